@@ -1,0 +1,54 @@
+"""Settings, read once from the environment (or given explicitly) and passed down as a value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything mdhub needs to know about where it runs.
+
+    `database_url` is a SQLAlchemy URL. For SQLite the metadata lives in that file and the dataset
+    tables in a sibling file `<stem>-data.db` (see docs/architecture.md, "Two SQLite files").
+    """
+
+    data_dir: Path = Path("mdhub-data")
+    database_url: str = ""
+    storage_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    admin_password: str | None = None
+    max_upload_bytes: int = 10 * 1024**3
+    max_decompressed_bytes: int = 100 * 1024**3
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'mdhub.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", str(self.data_dir / "uploads"))
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from `MDHUB_*` environment variables; keyword overrides win."""
+        values: dict[str, object] = {
+            "data_dir": Path(os.environ.get("MDHUB_DATA_DIR") or "mdhub-data"),
+            "database_url": os.environ.get("MDHUB_DATABASE_URL", ""),
+            "storage_url": os.environ.get("MDHUB_STORAGE_URL", ""),
+            "host": os.environ.get("MDHUB_HOST") or "127.0.0.1",
+            "port": _int_env("MDHUB_PORT", 8000),
+            "workers": _int_env("MDHUB_WORKERS", 1),
+            "admin_password": os.environ.get("MDHUB_ADMIN_PASSWORD") or None,
+            "max_upload_bytes": _int_env("MDHUB_MAX_UPLOAD_BYTES", 10 * 1024**3),
+            "max_decompressed_bytes": _int_env("MDHUB_MAX_DECOMPRESSED_BYTES", 100 * 1024**3),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

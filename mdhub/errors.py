@@ -1,0 +1,89 @@
+"""The one exception tree of mdhub; each error has a stable code and an HTTP status.
+
+    MdhubError
+    ├── InvalidRequest            400  a request or option that cannot be carried out
+    │   ├── SchemaError           400  a schema descriptor that is not valid
+    │   └── UnsupportedOperation  400  an operation the dataset cannot take
+    ├── NotFound                  404  no such dataset, job or record (in this workspace)
+    ├── Conflict                  409  the object exists, or is in a state that forbids this
+    ├── InputError                422  a file that cannot be read (encoding, structure, columns)
+    ├── RowErrors                 422  rows that failed validation, past the allowed number
+    ├── JobCancelled              409  the job was cancelled while it ran
+    ├── DatabaseNotMigrated       503  the database is behind the code: run `mdhub migrate`
+    └── InternalError             500  anything unexpected (a bug)
+
+Nothing below the HTTP layer raises HTTP exceptions; the API turns these into
+`{"error": {"code", "message", "details"}}` in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MdhubError(Exception):
+    """Base of every mdhub error."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error in the API's error shape (without the outer `error` key)."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidRequest(MdhubError):
+    code = "invalid_request"
+    status = 400
+
+
+class SchemaError(InvalidRequest):
+    code = "invalid_schema"
+
+
+class UnsupportedOperation(InvalidRequest):
+    code = "unsupported_operation"
+
+
+class NotFound(MdhubError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(MdhubError):
+    code = "conflict"
+    status = 409
+
+
+class InputError(MdhubError):
+    """A file that cannot be read at all: bad encoding, broken structure, wrong columns."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class RowErrors(MdhubError):
+    """More rows failed validation than the job allows."""
+
+    code = "row_errors"
+    status = 422
+
+
+class JobCancelled(MdhubError):
+    code = "cancelled"
+    status = 409
+
+
+class DatabaseNotMigrated(MdhubError):
+    code = "database_not_migrated"
+    status = 503
+
+
+class InternalError(MdhubError):
+    code = "internal_error"
+    status = 500
