@@ -226,7 +226,16 @@ def _parse_constraints(raw: Any, name: str, ftype: str, path: str) -> Constraint
     path = f"{path}.constraints"
     if not isinstance(raw, dict):
         raise SchemaError(f"field '{name}': constraints must be an object", {"path": path})
-    known = {"required", "unique", "minimum", "maximum", "minLength", "maxLength", "pattern", "enum"}
+    known = {
+        "required",
+        "unique",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "enum",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SchemaError(
@@ -298,7 +307,9 @@ def check_field_name(name: str) -> None:
     if len(name.encode()) > MAX_NAME_BYTES:
         raise SchemaError(f"field name '{name[:40]}…' is longer than {MAX_NAME_BYTES} bytes")
     if name.lower().startswith(RESERVED_PREFIX):
-        raise SchemaError(f"field name '{name}': names starting with '{RESERVED_PREFIX}' are reserved")
+        raise SchemaError(
+            f"field name '{name}': names starting with '{RESERVED_PREFIX}' are reserved"
+        )
 
 
 def _check_schema(schema: Schema) -> None:

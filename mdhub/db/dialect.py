@@ -1,0 +1,192 @@
+"""Everything that differs between SQLite and PostgreSQL: column types, DDL options, bulk load.
+
+The set-based SQL of the merge is the same on both (both speak `IS DISTINCT FROM`, `UPDATE …
+FROM`, row values); what is not lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection
+
+from mdhub.core.schema import Field
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier (the only place names enter SQL; values are always bound)."""
+    if "\x00" in name:
+        raise ValueError("an identifier cannot contain NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_list(names: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{quote(n)}" for n in names)
+
+
+class Loader(Protocol):
+    """Bulk-loads validated Arrow batches into one table, within the caller's transaction."""
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Dialect(Protocol):
+    name: str
+
+    def column_type(self, field_type: str) -> str: ...
+
+    def table_suffix(self, *, keyed: bool) -> str: ...
+
+    def create_staging_sql(self, name: str, columns_sql: str) -> str: ...
+
+    def create_temp_as_sql(self, name: str, select_sql: str) -> str: ...
+
+    def open_loader(self, conn: Connection, table: str, columns: Sequence[str]) -> Loader: ...
+
+    def after_load(self, conn: Connection, table: str) -> None: ...
+
+    def lock_table(self, conn: Connection, table: str) -> None: ...
+
+
+class PostgresDialect:
+    name = "postgresql"
+    _types: ClassVar[dict[str, str]] = {
+        "string": "TEXT",
+        "integer": "BIGINT",
+        "number": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "datetime": "TIMESTAMPTZ",
+        "time": "TIME",
+        "year": "INTEGER",
+        "duration": "TEXT",
+        "object": "JSONB",
+        "array": "JSONB",
+        "any": "TEXT",
+    }
+
+    def column_type(self, field_type: str) -> str:
+        return self._types[field_type]
+
+    def table_suffix(self, *, keyed: bool) -> str:
+        return ""
+
+    def create_staging_sql(self, name: str, columns_sql: str) -> str:
+        return f"CREATE TEMP TABLE {quote(name)} ({columns_sql}) ON COMMIT DROP"
+
+    def create_temp_as_sql(self, name: str, select_sql: str) -> str:
+        return f"CREATE TEMP TABLE {quote(name)} ON COMMIT DROP AS {select_sql}"
+
+    def open_loader(self, conn: Connection, table: str, columns: Sequence[str]) -> Loader:
+        return _CopyLoader(conn, table, columns)
+
+    def after_load(self, conn: Connection, table: str) -> None:
+        # Temporary tables are never auto-analyzed; without statistics the planner guesses badly.
+        conn.exec_driver_sql(f"ANALYZE {quote(table)}")
+
+    def lock_table(self, conn: Connection, table: str) -> None:
+        # Serializes writers of one dataset; readers (ACCESS SHARE) are not blocked.
+        conn.exec_driver_sql(f"LOCK TABLE {quote(table)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+class _CopyLoader:
+    """PostgreSQL `COPY … FROM STDIN` fed with CSV that Arrow's C++ writer produces."""
+
+    def __init__(self, conn: Connection, table: str, columns: Sequence[str]) -> None:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._cursor = cursor
+        sql = f"COPY {quote(table)} ({quote_list(columns)}) FROM STDIN (FORMAT csv)"
+        self._copy = cursor.copy(sql)
+        self._copy.__enter__()
+        self._options = pacsv.WriteOptions(include_header=False)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        buffer = io.BytesIO()
+        pacsv.write_csv(batch, buffer, self._options)
+        self._copy.write(buffer.getbuffer())
+
+    def close(self) -> None:
+        self._copy.__exit__(None, None, None)
+        self._cursor.close()
+
+
+class SqliteDialect:
+    name = "sqlite"
+    _types: ClassVar[dict[str, str]] = {
+        "string": "TEXT",
+        "integer": "INTEGER",
+        "number": "REAL",
+        "boolean": "INTEGER",
+        "date": "TEXT",
+        "datetime": "TEXT",
+        "time": "TEXT",
+        "year": "INTEGER",
+        "duration": "TEXT",
+        "object": "TEXT",
+        "array": "TEXT",
+        "any": "TEXT",
+    }
+
+    def column_type(self, field_type: str) -> str:
+        return self._types[field_type]
+
+    def table_suffix(self, *, keyed: bool) -> str:
+        # STRICT: the declared types are enforced. WITHOUT ROWID: the rows live in the key's
+        # b-tree, so a keyed table needs no second index.
+        return " STRICT, WITHOUT ROWID" if keyed else " STRICT"
+
+    def create_staging_sql(self, name: str, columns_sql: str) -> str:
+        return f"CREATE TEMP TABLE {quote(name)} ({columns_sql})"
+
+    def create_temp_as_sql(self, name: str, select_sql: str) -> str:
+        return f"CREATE TEMP TABLE {quote(name)} AS {select_sql}"
+
+    def open_loader(self, conn: Connection, table: str, columns: Sequence[str]) -> Loader:
+        return _ExecutemanyLoader(conn, table, columns)
+
+    def after_load(self, conn: Connection, table: str) -> None:
+        return None
+
+    def lock_table(self, conn: Connection, table: str) -> None:
+        # SQLite has one writer per file: the write lock taken by the merge is the lock.
+        return None
+
+
+def sqlite_values(column: pa.Array) -> list[Any]:
+    """Python values of one Arrow column in the form SQLite stores them."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        return pc.cast(column, pa.string()).to_pylist()
+    if pa.types.is_time(column.type):
+        return pc.cast(column, pa.string()).to_pylist()
+    return column.to_pylist()
+
+
+class _ExecutemanyLoader:
+    """SQLite: batched `executemany` inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, table: str, columns: Sequence[str]) -> None:
+        self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        marks = ", ".join("?" for _ in columns)
+        self._sql = f"INSERT INTO {quote(table)} ({quote_list(columns)}) VALUES ({marks})"
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        columns = [sqlite_values(column) for column in batch.columns]
+        self._cursor.executemany(self._sql, zip(*columns, strict=True))
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+def dialect_for(kind: str) -> Dialect:
+    return PostgresDialect() if kind == "postgresql" else SqliteDialect()
+
+
+def column_sql(dialect: Dialect, field: Field) -> str:
+    return f"{quote(field.name)} {dialect.column_type(field.type)}"

@@ -1,0 +1,94 @@
+"""Database engines: the metadata store and the dataset store, on SQLite or PostgreSQL.
+
+On PostgreSQL both are the same database. On SQLite they are two files, so that a long merge
+holding the dataset file's write lock never stalls job submission or status updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from mdhub.errors import InvalidRequest
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # FULL: a committed job survives a power cut, not only a process crash (invariant 2).
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=60000",
+    "PRAGMA temp_store=FILE",
+    "PRAGMA cache_size=-65536",
+)
+
+
+@dataclass(frozen=True)
+class Databases:
+    """The two engines mdhub works with; `kind` is "sqlite" or "postgresql"."""
+
+    meta: Engine
+    data: Engine
+    kind: str
+
+    def dispose(self) -> None:
+        self.meta.dispose()
+        if self.data is not self.meta:
+            self.data.dispose()
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual PostgreSQL spellings and select the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def data_file_for(meta_path: Path) -> Path:
+    """The dataset file that sits next to a SQLite metadata file."""
+    return meta_path.with_name(f"{meta_path.stem}-data{meta_path.suffix or '.db'}")
+
+
+def open_databases(database_url: str) -> Databases:
+    """Create the engines for a database URL (SQLite file or PostgreSQL)."""
+    url = make_url(normalize_url(database_url))
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise InvalidRequest("SQLite needs a file path: sqlite:///path/to/mdhub.db")
+        meta_path = Path(url.database)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = _sqlite_engine(meta_path)
+        data = _sqlite_engine(data_file_for(meta_path))
+        return Databases(meta=meta, data=data, kind="sqlite")
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return Databases(meta=engine, data=engine, kind="postgresql")
+    raise InvalidRequest(
+        f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
+    )
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    # NullPool: each connection is opened for one unit of work, so no thread ever shares one.
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that DDL
+        # is transactional and BEGIN IMMEDIATE can be used.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine

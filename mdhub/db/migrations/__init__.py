@@ -1,0 +1,1 @@
+"""Alembic migrations: `meta/` for the metadata store, `data/` for the dataset store."""

@@ -1,0 +1,135 @@
+"""The fixed tables: metadata (workspaces, datasets, jobs…) and the dataset store's versions.
+
+Dataset rows live in one table per dataset, built from its schema by `mdhub.db.dataset_tables`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+meta_metadata = MetaData()
+data_metadata = MetaData()
+
+workspaces = Table(
+    "workspaces",
+    meta_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    meta_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("table_name", String(63), nullable=False, unique=True),
+    Column("schema", JSON, nullable=True),
+    Column("keys", JSON, nullable=False),
+    Column("schema_policy", String(16), nullable=False),
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("row_count", BigInteger, nullable=False, default=0),
+    Column("last_job_id", BigId, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_datasets_workspace_name"),
+)
+
+jobs = Table(
+    "jobs",
+    meta_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("options", JSON, nullable=False),
+    Column("rows_read", BigInteger, nullable=False, default=0),
+    Column("bytes_read", BigInteger, nullable=False, default=0),
+    Column("bytes_total", BigInteger, nullable=False, default=0),
+    Column("statistics", JSON, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("error_count", BigInteger, nullable=False, default=0),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_jobs_status", "status"),
+)
+
+job_parts = Table(
+    "job_parts",
+    meta_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("read_options", JSON, nullable=False),
+    Column("location", Text, nullable=True),
+    Column("bytes", BigInteger, nullable=True),
+    Column("checksum", String(80), nullable=True),
+    Column("statistics", JSON, nullable=True),
+    UniqueConstraint("job_id", "name", name="uq_job_parts_job_name"),
+    Index("ix_job_parts_dataset", "dataset_id"),
+)
+
+row_errors = Table(
+    "row_errors",
+    meta_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("part", String(255), nullable=False),
+    Column("line", BigInteger, nullable=True),
+    Column("column", Text, nullable=True),
+    Column("value", Text, nullable=True),
+    Column("message", Text, nullable=False),
+    Index("ix_row_errors_job", "job_id", "id"),
+)
+
+job_log = Table(
+    "job_log",
+    meta_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_job_log_job", "job_id", "id"),
+)
+
+# In the dataset store, committed in the same transaction as the rows: a version row is the
+# job's "applied" mark, so recovery after a crash knows exactly whether the job committed.
+versions = Table(
+    "versions",
+    data_metadata,
+    Column("dataset_id", Integer, primary_key=True),
+    Column("version", BigInteger, primary_key=True),
+    Column("job_id", BigId, nullable=False),
+    Column("operation", String(16), nullable=False),
+    Column("statistics", JSON, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("full_load", Boolean, nullable=False),
+    Column("schema", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("job_id", "dataset_id", name="uq_versions_job_dataset"),
+)

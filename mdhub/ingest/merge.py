@@ -1,0 +1,399 @@
+"""Set-based SQL that applies a staged part to its dataset table, with exact statistics.
+
+Every operation first computes what differs (anti-joins, `IS DISTINCT FROM` on the columns the
+file provides), then writes only new and changed rows and logs exactly those keys (invariant 5).
+The SQL is the same on SQLite and PostgreSQL; `Dialect` covers what is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from mdhub.db.dataset_tables import OP_COLUMN, VERSION_COLUMN
+from mdhub.db.dialect import Dialect, quote, quote_list
+from mdhub.errors import UnsupportedOperation
+from mdhub.ingest.model import LINE_COLUMN, ErrorCollector, RowError
+
+OPERATIONS = ("upsert", "insert", "update", "append", "overwrite", "delete")
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """The dataset table a part goes to."""
+
+    table: str
+    changes: str | None
+    keys: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A part's valid rows, bulk-loaded into a temporary table."""
+
+    table: str
+    columns: tuple[str, ...]
+    part: str
+
+
+@dataclass
+class MergeResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    full_load: bool = False
+    sample: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _match(keys: tuple[str, ...], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in keys)
+
+
+def _scalar(conn: Connection, sql: str, **params: Any) -> int:
+    return int(conn.execute(text(sql), params).scalar() or 0)
+
+
+def count_rows(conn: Connection, table: str) -> int:
+    return _scalar(conn, f"SELECT count(*) FROM {quote(table)}")
+
+
+def _is_empty(conn: Connection, table: str) -> bool:
+    return conn.exec_driver_sql(f"SELECT 1 FROM {quote(table)} LIMIT 1").first() is None
+
+
+def reject_duplicates(
+    conn: Connection,
+    staged: Staged,
+    columns: tuple[str, ...],
+    collector: ErrorCollector,
+    *,
+    label: str = "key",
+) -> int:
+    """Report every repeated value of `columns` (the key, or a unique field) with both lines,
+    then drop all rows that carry it. Returns how many rows were dropped."""
+    stg, cols = quote(staged.table), quote_list(columns)
+    groups = (
+        f"SELECT {cols}, min({quote(LINE_COLUMN)}) AS first_line FROM {stg} "
+        f"GROUP BY {cols} HAVING count(*) > 1"
+    )
+    involved = _scalar(
+        conn,
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {stg} "
+        f"GROUP BY {cols} HAVING count(*) > 1) AS d",
+    )
+    if not involved:
+        return 0
+    rows = conn.exec_driver_sql(
+        f"SELECT s.{quote(LINE_COLUMN)}, g.first_line, {quote_list(columns, 's.')} "
+        f"FROM {stg} AS s JOIN ({groups}) AS g ON {_match(columns, 's', 'g')} "
+        f"WHERE s.{quote(LINE_COLUMN)} > g.first_line ORDER BY s.{quote(LINE_COLUMN)} "
+        f"LIMIT {max(collector.room, 0)}"
+    ).all()
+    repeats = involved - _scalar(conn, f"SELECT count(*) FROM ({groups}) AS g")
+    for line, first_line, *values in rows:
+        shown = ", ".join(str(v) for v in values)
+        collector.add(
+            RowError(
+                staged.part,
+                line,
+                ", ".join(columns),
+                shown,
+                f"duplicate {label} ({shown}): also on line {first_line}",
+            )
+        )
+    collector.count += repeats - len(rows)
+    conn.exec_driver_sql(
+        f"DELETE FROM {stg} WHERE ({cols}) IN (SELECT {cols} FROM {stg} "
+        f"GROUP BY {cols} HAVING count(*) > 1)"
+    )
+    return involved
+
+
+def reject_by_existence(
+    conn: Connection, staged: Staged, target: Target, collector: ErrorCollector, *, exists: bool
+) -> int:
+    """`insert`: a key that already exists is a row error; `update`: a key that does not.
+    The offending rows are reported and dropped; returns how many."""
+    stg, tgt = quote(staged.table), quote(target.table)
+    condition = f"{'' if exists else 'NOT '}EXISTS (SELECT 1 FROM {tgt} AS t WHERE " + (
+        f"{_match(target.keys, 't', stg)})"
+    )
+    total = _scalar(conn, f"SELECT count(*) FROM {stg} WHERE {condition}")
+    if not total:
+        return 0
+    message = "a record with this key already exists" if exists else "no record has this key"
+    rows = conn.exec_driver_sql(
+        f"SELECT {quote(LINE_COLUMN)}, {quote_list(target.keys)} FROM {stg} WHERE {condition} "
+        f"ORDER BY {quote(LINE_COLUMN)} LIMIT {collector.room}"
+    ).all()
+    for line, *values in rows:
+        shown = ", ".join(str(v) for v in values)
+        collector.add(RowError(staged.part, line, ", ".join(target.keys), shown, message))
+    collector.count += total - len(rows)
+    conn.exec_driver_sql(f"DELETE FROM {stg} WHERE {condition}")
+    return total
+
+
+def merge(
+    conn: Connection,
+    dialect: Dialect,
+    operation: str,
+    staged: Staged,
+    target: Target,
+    *,
+    version: int,
+    staged_rows: int,
+    want_sample: bool,
+) -> MergeResult:
+    """Apply one staged part with `operation`; nothing is committed here."""
+    dialect.lock_table(conn, target.table)
+    keyed = bool(target.keys)
+    if operation == "append" or (operation == "insert" and not keyed):
+        if keyed:
+            raise UnsupportedOperation(
+                "append adds rows to a dataset without keys; this dataset has keys "
+                f"({', '.join(target.keys)}): use insert or upsert"
+            )
+        return _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
+    if not keyed:
+        if operation != "overwrite":
+            raise UnsupportedOperation(
+                f"{operation} needs a dataset with keys; this one has none "
+                "(use append or overwrite, or declare keys)"
+            )
+        deleted = conn.exec_driver_sql(f"DELETE FROM {quote(target.table)}").rowcount
+        result = _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
+        result.deleted = deleted
+        return result
+    if operation in ("upsert", "insert", "overwrite") and _is_empty(conn, target.table):
+        # First load: nothing to compare against, no per-row change log (the version is marked
+        # as a full load, so a consumer that synced before it downloads everything again).
+        return _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
+    if operation == "delete":
+        return _delete_listed(conn, staged, target, version, staged_rows, want_sample)
+    if operation == "insert":
+        result = _insert_all(conn, staged, target, staged_rows, want_sample, full_load=False)
+        _log_changes(
+            conn,
+            target,
+            version,
+            f"SELECT 'insert', {quote_list(target.keys)} FROM {quote(staged.table)}",
+        )
+        return result
+    result = _upsert(
+        conn,
+        dialect,
+        staged,
+        target,
+        version,
+        staged_rows,
+        want_sample,
+        inserts=operation != "update",
+    )
+    if operation == "overwrite":
+        result.deleted = _delete_unlisted(conn, staged, target, version, result, want_sample)
+    return result
+
+
+def _insert_all(
+    conn: Connection,
+    staged: Staged,
+    target: Target,
+    staged_rows: int,
+    want_sample: bool,
+    *,
+    full_load: bool,
+) -> MergeResult:
+    cols = quote_list(staged.columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(target.table)} ({cols}) SELECT {cols} FROM {quote(staged.table)}"
+    )
+    result = MergeResult(inserted=staged_rows, full_load=full_load)
+    if want_sample:
+        result.sample["inserted"] = [
+            {"after": row}
+            for row in _rows(conn, f"SELECT {cols} FROM {quote(staged.table)} LIMIT {SAMPLE_ROWS}")
+        ]
+    return result
+
+
+def _upsert(
+    conn: Connection,
+    dialect: Dialect,
+    staged: Staged,
+    target: Target,
+    version: int,
+    staged_rows: int,
+    want_sample: bool,
+    *,
+    inserts: bool,
+) -> MergeResult:
+    stg, tgt = quote(staged.table), quote(target.table)
+    values = [c for c in staged.columns if c not in target.keys]
+    diff = f"{staged.table}_diff"
+    first_key = quote(target.keys[0])
+    differs = (
+        f"({quote_list(values, 't.')}) IS DISTINCT FROM ({quote_list(values, 's.')})"
+        if values
+        else "FALSE"
+    )
+    join = "LEFT JOIN" if inserts else "JOIN"
+    conn.exec_driver_sql(
+        dialect.create_temp_as_sql(
+            diff,
+            (
+                f"SELECT {quote_list(staged.columns, 's.')}, CASE WHEN t.{first_key} IS NULL "
+                f"THEN 'insert' ELSE 'update' END AS {quote(OP_COLUMN)} "
+                f"FROM {stg} AS s {join} {tgt} AS t ON {_match(target.keys, 't', 's')} "
+                f"WHERE t.{first_key} IS NULL OR {differs}"
+            ),
+        )
+    )
+    counts = dict(
+        conn.exec_driver_sql(
+            f"SELECT {quote(OP_COLUMN)}, count(*) FROM {quote(diff)} GROUP BY {quote(OP_COLUMN)}"
+        ).all()
+    )
+    result = MergeResult(inserted=counts.get("insert", 0), updated=counts.get("update", 0))
+    result.unchanged = staged_rows - result.inserted - result.updated
+    if want_sample:
+        _sample_diff(conn, diff, staged, target, result)
+    cols = quote_list(staged.columns)
+    if result.inserted:
+        conn.exec_driver_sql(
+            f"INSERT INTO {tgt} ({cols}) SELECT {cols} FROM {quote(diff)} "
+            f"WHERE {quote(OP_COLUMN)} = 'insert'"
+        )
+    if result.updated and values:
+        assignments = ", ".join(f"{quote(c)} = d.{quote(c)}" for c in values)
+        conn.exec_driver_sql(
+            f"UPDATE {tgt} SET {assignments} FROM {quote(diff)} AS d "
+            f"WHERE d.{quote(OP_COLUMN)} = 'update' AND {_match(target.keys, tgt, 'd')}"
+        )
+    if result.inserted or result.updated:
+        _log_changes(
+            conn,
+            target,
+            version,
+            f"SELECT {quote(OP_COLUMN)}, {quote_list(target.keys)} FROM {quote(diff)}",
+        )
+    return result
+
+
+def _delete_listed(
+    conn: Connection,
+    staged: Staged,
+    target: Target,
+    version: int,
+    staged_rows: int,
+    want_sample: bool,
+) -> MergeResult:
+    stg, tgt = quote(staged.table), quote(target.table)
+    listed = f"EXISTS (SELECT 1 FROM {stg} AS s WHERE {_match(target.keys, 's', tgt)})"
+    result = MergeResult()
+    if want_sample:
+        result.sample["deleted"] = [
+            {"before": row}
+            for row in _rows(
+                conn,
+                f"SELECT {quote_list(target.fields)} FROM {tgt} WHERE {listed} LIMIT {SAMPLE_ROWS}",
+            )
+        ]
+    _log_changes(
+        conn,
+        target,
+        version,
+        f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {listed}",
+    )
+    result.deleted = conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {listed}").rowcount
+    result.unchanged = staged_rows - result.deleted
+    return result
+
+
+def _delete_unlisted(
+    conn: Connection,
+    staged: Staged,
+    target: Target,
+    version: int,
+    result: MergeResult,
+    want_sample: bool,
+) -> int:
+    stg, tgt = quote(staged.table), quote(target.table)
+    unlisted = f"NOT EXISTS (SELECT 1 FROM {stg} AS s WHERE {_match(target.keys, 's', tgt)})"
+    if want_sample:
+        result.sample["deleted"] = [
+            {"before": row}
+            for row in _rows(
+                conn,
+                f"SELECT {quote_list(target.fields)} FROM {tgt} WHERE {unlisted} "
+                f"LIMIT {SAMPLE_ROWS}",
+            )
+        ]
+    _log_changes(
+        conn,
+        target,
+        version,
+        f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {unlisted}",
+    )
+    return conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {unlisted}").rowcount
+
+
+def _log_changes(conn: Connection, target: Target, version: int, select_op_and_keys: str) -> None:
+    assert target.changes is not None
+    conn.execute(
+        text(
+            f"INSERT INTO {quote(target.changes)} ({quote(VERSION_COLUMN)}, {quote(OP_COLUMN)}, "
+            f"{quote_list(target.keys)}) SELECT :version, c.* FROM ({select_op_and_keys}) AS c"
+        ),
+        {"version": version},
+    )
+
+
+def _sample_diff(
+    conn: Connection, diff: str, staged: Staged, target: Target, result: MergeResult
+) -> None:
+    cols = quote_list(staged.columns, "d.")
+    result.sample["inserted"] = [
+        {"after": row}
+        for row in _rows(
+            conn,
+            f"SELECT {cols} FROM {quote(diff)} AS d WHERE d.{quote(OP_COLUMN)} = 'insert' "
+            f"LIMIT {SAMPLE_ROWS}",
+        )
+    ]
+    before_cols = quote_list(staged.columns, "t.")
+    pairs = conn.exec_driver_sql(
+        f"SELECT {before_cols}, {cols} FROM {quote(diff)} AS d JOIN {quote(target.table)} AS t "
+        f"ON {_match(target.keys, 't', 'd')} WHERE d.{quote(OP_COLUMN)} = 'update' "
+        f"LIMIT {SAMPLE_ROWS}"
+    ).all()
+    n = len(staged.columns)
+    result.sample["updated"] = [
+        {
+            "before": dict(zip(staged.columns, map(jsonable, row[:n]), strict=True)),
+            "after": dict(zip(staged.columns, map(jsonable, row[n:]), strict=True)),
+        }
+        for row in pairs
+    ]
+
+
+def _rows(conn: Connection, sql: str) -> list[dict[str, Any]]:
+    result = conn.exec_driver_sql(sql)
+    names = list(result.keys())
+    return [dict(zip(names, map(jsonable, row), strict=True)) for row in result.all()]
+
+
+def jsonable(value: Any) -> Any:
+    """A database value as JSON can carry it."""
+    if isinstance(value, dt.date | dt.time | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
