@@ -34,7 +34,7 @@ class Loader(Protocol):
 
     def write(self, batch: pa.RecordBatch) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, error: BaseException | None = None) -> None: ...
 
 
 class Dialect(Protocol):
@@ -103,8 +103,8 @@ class _CopyLoader:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         self._cursor = cursor
         sql = f"COPY {quote(table)} ({quote_list(columns)}) FROM STDIN (FORMAT csv)"
-        self._copy = cursor.copy(sql)
-        self._copy.__enter__()
+        self._context = cursor.copy(sql)
+        self._copy = self._context.__enter__()
         self._options = pacsv.WriteOptions(include_header=False)
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -112,8 +112,9 @@ class _CopyLoader:
         pacsv.write_csv(batch, buffer, self._options)
         self._copy.write(buffer.getbuffer())
 
-    def close(self) -> None:
-        self._copy.__exit__(None, None, None)
+    def close(self, error: BaseException | None = None) -> None:
+        # With an error the COPY is aborted, and the transaction is rolled back by the caller.
+        self._context.__exit__(type(error) if error else None, error, None)
         self._cursor.close()
 
 
@@ -180,7 +181,7 @@ class _ExecutemanyLoader:
         columns = [sqlite_values(column) for column in batch.columns]
         self._cursor.executemany(self._sql, zip(*columns, strict=True))
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         self._cursor.close()
 
 

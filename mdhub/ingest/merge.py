@@ -153,7 +153,6 @@ def merge(
     want_sample: bool,
 ) -> MergeResult:
     """Apply one staged part with `operation`; nothing is committed here."""
-    dialect.lock_table(conn, target.table)
     keyed = bool(target.keys)
     if operation == "append" or (operation == "insert" and not keyed):
         if keyed:

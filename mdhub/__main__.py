@@ -1,0 +1,5 @@
+"""`python -m mdhub` runs the command line."""
+
+from mdhub.cli.main import app
+
+app()

@@ -1,0 +1,174 @@
+"""Datasets: create, read, list, delete (the metadata row and the dataset's tables)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from mdhub.core.schema import SCHEMA_POLICIES, Schema
+from mdhub.db import dataset_tables
+from mdhub.db.dialect import dialect_for
+from mdhub.db.engine import Databases
+from mdhub.db.tables import datasets, versions, workspaces
+from mdhub.errors import Conflict, InvalidRequest, NotFound
+from mdhub.ingest.apply import DatasetRef
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as stored in the metadata store."""
+
+    id: int
+    workspace_id: int
+    name: str
+    table_name: str
+    schema: Schema | None
+    keys: tuple[str, ...]
+    schema_policy: str
+    version: int
+    row_count: int
+    last_job_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    def ref(self) -> DatasetRef:
+        return DatasetRef(
+            id=self.id,
+            name=self.name,
+            table=self.table_name,
+            schema=self.schema,
+            keys=self.keys,
+            schema_policy=self.schema_policy,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "schema": self.schema.to_descriptor() if self.schema else None,
+            "keys": list(self.keys),
+            "schema_policy": self.schema_policy,
+            "row_count": self.row_count,
+            "version": self.version,
+            "table": self.table_name,
+            "last_job": self.last_job_id,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _from_row(row: Any) -> Dataset:
+    keys = tuple(row.keys)
+    schema = Schema.from_descriptor(row.schema, keys=list(keys)) if row.schema else None
+    return Dataset(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        name=row.name,
+        table_name=row.table_name,
+        schema=schema,
+        keys=keys,
+        schema_policy=row.schema_policy,
+        version=row.version,
+        row_count=row.row_count,
+        last_job_id=row.last_job_id,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def workspace_id(conn: Connection, name: str) -> int:
+    found = conn.execute(select(workspaces.c.id).where(workspaces.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"workspace '{name}' not found")
+    return int(found)
+
+
+def create_dataset(
+    dbs: Databases,
+    workspace: str,
+    name: str,
+    *,
+    schema: dict[str, Any] | None = None,
+    keys: list[str] | None = None,
+    schema_policy: str = "reject",
+) -> Dataset:
+    """Create a dataset; with a schema its tables are created at once, without one the first
+    file's columns decide (inferred, and stated in that job's result)."""
+    if not NAME_PATTERN.match(name):
+        raise InvalidRequest(
+            f"invalid dataset name {name!r}: 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    if schema_policy not in SCHEMA_POLICIES:
+        raise InvalidRequest(
+            f"unknown schema_policy '{schema_policy}' (one of {', '.join(SCHEMA_POLICIES)})"
+        )
+    parsed = Schema.from_descriptor(schema, keys=keys) if schema is not None else None
+    key_fields = list(parsed.primary_key) if parsed else list(keys or [])
+    now = datetime.now(UTC)
+    with dbs.meta.begin() as conn:
+        ws = workspace_id(conn, workspace)
+        exists = conn.execute(
+            select(datasets.c.id).where(datasets.c.workspace_id == ws, datasets.c.name == name)
+        ).first()
+        if exists:
+            raise Conflict(f"dataset '{name}' already exists")
+        new_id = conn.execute(
+            insert(datasets).values(
+                workspace_id=ws,
+                name=name,
+                table_name=f"_pending_{name}_{now.timestamp()}",
+                schema=parsed.to_descriptor() if parsed else None,
+                keys=key_fields,
+                schema_policy=schema_policy,
+                version=0,
+                row_count=0,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        table = dataset_tables.table_name_for(new_id, name)
+        conn.execute(update(datasets).where(datasets.c.id == new_id).values(table_name=table))
+        if parsed is not None:
+            with dbs.data.begin() as data:
+                dataset_tables.create_tables(data, dialect_for(dbs.kind), table, parsed)
+    return get_dataset(dbs, workspace, name)
+
+
+def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
+    with dbs.meta.connect() as conn:
+        ws = workspace_id(conn, workspace)
+        row = conn.execute(
+            select(datasets).where(datasets.c.workspace_id == ws, datasets.c.name == name)
+        ).first()
+    if row is None:
+        raise NotFound(f"dataset '{name}' not found")
+    return _from_row(row)
+
+
+def list_datasets(dbs: Databases, workspace: str) -> list[Dataset]:
+    with dbs.meta.connect() as conn:
+        ws = workspace_id(conn, workspace)
+        rows = conn.execute(
+            select(datasets).where(datasets.c.workspace_id == ws).order_by(datasets.c.name)
+        ).all()
+    return [_from_row(r) for r in rows]
+
+
+def delete_dataset(dbs: Databases, workspace: str, name: str) -> None:
+    """Drop the dataset's tables and history, then its metadata."""
+    found = get_dataset(dbs, workspace, name)
+    with dbs.data.begin() as data:
+        dataset_tables.drop_tables(data, found.table_name)
+        data.execute(delete(versions).where(versions.c.dataset_id == found.id))
+    with dbs.meta.begin() as conn:
+        conn.execute(delete(datasets).where(datasets.c.id == found.id))

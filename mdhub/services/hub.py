@@ -1,0 +1,127 @@
+"""`Hub`: one object that wires settings, databases and services for local use (CLI, bench)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mdhub.config import Settings
+from mdhub.db import migrate
+from mdhub.db.engine import Databases, open_databases
+from mdhub.errors import NotFound
+from mdhub.ingest.apply import Reporter
+from mdhub.services import datasets, jobs
+from mdhub.services.datasets import Dataset
+
+FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def guess_format(path: Path) -> str:
+    """The format a file name suggests (`.gz` is looked through); CSV when nothing does."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    return FORMAT_BY_SUFFIX.get(suffixes[-1], "csv") if suffixes else "csv"
+
+
+@dataclass
+class Hub:
+    """The engine on the configured database, driven in-process."""
+
+    settings: Settings
+    dbs: Databases
+    workspace: str = "default"
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, initialize: bool = True) -> Hub:
+        """Open the database; a brand-new one is initialized, an outdated one refused."""
+        settings = settings or Settings.from_env()
+        dbs = open_databases(settings.database_url)
+        try:
+            migrate.ensure_ready(dbs, initialize_empty=initialize)
+        except Exception:
+            dbs.dispose()
+            raise
+        return cls(settings=settings, dbs=dbs)
+
+    def close(self) -> None:
+        self.dbs.dispose()
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create_dataset(
+        self,
+        name: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        keys: list[str] | None = None,
+        schema_policy: str = "reject",
+    ) -> Dataset:
+        return datasets.create_dataset(
+            self.dbs, self.workspace, name, schema=schema, keys=keys, schema_policy=schema_policy
+        )
+
+    def dataset(self, name: str) -> Dataset:
+        return datasets.get_dataset(self.dbs, self.workspace, name)
+
+    def datasets(self) -> list[Dataset]:
+        return datasets.list_datasets(self.dbs, self.workspace)
+
+    def delete_dataset(self, name: str) -> None:
+        datasets.delete_dataset(self.dbs, self.workspace, name)
+
+    def submit(
+        self,
+        dataset: str,
+        path: Path,
+        *,
+        operation: str = "upsert",
+        format: str | None = None,
+        dry_run: bool = False,
+        max_errors: int | None = 0,
+        keys: list[str] | None = None,
+        read_options: dict[str, Any] | None = None,
+    ) -> int:
+        """Queue a job applying one file to a dataset; returns the job id.
+
+        A dataset that does not exist yet is created with `keys` and a schema inferred from
+        the file.
+        """
+        try:
+            self.dataset(dataset)
+        except NotFound:
+            self.create_dataset(dataset, keys=keys)
+        part = jobs.NewPart(
+            dataset=dataset,
+            operation=operation,
+            location=path.resolve(),
+            format=format or guess_format(path),
+            name=path.name,
+            read_options=read_options or {},
+        )
+        return jobs.create_job(
+            self.dbs, self.workspace, [part], dry_run=dry_run, max_errors=max_errors
+        )
+
+    def run(self, job_id: int, reporter: Reporter | None = None) -> dict[str, Any]:
+        """Run a queued job in this thread; returns the finished job."""
+        return jobs.run_job(self.dbs, job_id, workspace=self.workspace, reporter=reporter)
+
+    def apply(self, dataset: str, path: Path, **options: Any) -> dict[str, Any]:
+        """`submit` then `run`: apply one file now and return the finished job."""
+        return self.run(self.submit(dataset, path, **options))
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return jobs.get_job(self.dbs, job_id)
