@@ -26,6 +26,8 @@ SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-65536",
 )
 
+PG_TEMP_BUFFERS = "256MB"
+
 
 @dataclass(frozen=True)
 class Databases:
@@ -66,7 +68,15 @@ def open_databases(database_url: str) -> Databases:
         data = _sqlite_engine(data_file_for(meta_path))
         return Databases(meta=meta, data=data, kind="sqlite")
     if url.get_backend_name() == "postgresql":
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            # Staging tables are temporary tables, which live in per-session buffers (8 MB by
+            # default); allocated only when used, and settable only before a session's first one.
+            connect_args={"options": f"-c temp_buffers={PG_TEMP_BUFFERS}"},
+        )
         return Databases(meta=engine, data=engine, kind="postgresql")
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"

@@ -16,15 +16,16 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
-from mdhub.core.schema import Constraints, Field, Schema
+from mdhub.core.schema import Field, Schema
 from mdhub.db import dataset_tables
 from mdhub.db.dialect import Dialect, column_sql, dialect_for, quote
 from mdhub.db.engine import Databases
 from mdhub.db.tables import versions
-from mdhub.errors import InputError, InternalError, MdhubError, RowErrors, UnsupportedOperation
-from mdhub.ingest import merge
-from mdhub.ingest.infer import describe_inference, infer_fields
+from mdhub.errors import InputError, InternalError, MdhubError, RowErrors
+from mdhub.ingest import merge, pipeline
+from mdhub.ingest.columns import Resolution, resolve_columns
 from mdhub.ingest.model import LINE_COLUMN, ErrorCollector, RawBatch, ReadOptions, RowError
 from mdhub.ingest.readers import open_reader
 from mdhub.ingest.validate import validate_batch
@@ -158,6 +159,7 @@ def apply_job(
     with dbs.data.connect() as conn:
         transaction = conn.begin()
         try:
+            dialect.begin_job(conn)
             states: dict[int, _DatasetState] = {}
             for index, part in enumerate(parts):
                 state = states.get(part.dataset.id)
@@ -281,96 +283,60 @@ def _apply_part(
     result: PartOutcome,
 ) -> None:
     """Read, validate, stage and merge one part, counting into `result.statistics`."""
-    if part.operation not in merge.OPERATIONS:
-        raise UnsupportedOperation(
-            f"unknown operation '{part.operation}' (one of {', '.join(merge.OPERATIONS)})"
+    with _PartReader(part, state) as reading:
+        resolution = reading.resolve()
+        merge.check_operation(part.operation, resolution.schema.primary_key)
+        _apply_resolution(conn, dialect, state, resolution, outcome)
+        target = merge.Target(
+            table=part.dataset.table,
+            changes=(
+                dataset_tables.changes_table(part.dataset.table)
+                if resolution.schema.primary_key
+                else None
+            ),
+            keys=resolution.schema.primary_key,
+            fields=tuple(resolution.schema.field_names),
         )
+        loading = _Loading(conn, dialect, part, resolution, options, collector, progress)
+        if _loads_directly(conn, part.operation, target):
+            if part.operation == "overwrite" and not target.keys:
+                result.statistics["deleted"] += merge.delete_all(conn, target)
+            counts = loading.direct(reading, target)
+            if counts is not None:
+                _count_direct(state, result, counts)
+                _check_error_budget(collector, options)
+                return
+            reading.reopen()
+        counts = loading.into_staging(reading, index)
     stats = result.statistics
-    column_names = None
-    if not part.read.header:
-        if state.schema is None:
-            raise InputError(
-                f"part {part.name}: a file without a header row needs a dataset with a schema"
-            )
-        column_names = state.schema.field_names
-    with open_reader(part.path, part.read, column_names=column_names, part=part.name) as reader:
-        batches = iter(reader)
-        first = next(batches, None)
-        columns = list(reader.columns)
-        used = _resolve_columns(conn, dialect, state, part, columns, first, outcome)
-        assert state.schema is not None
-        schema = state.schema
-        fields = [
-            _as_required(schema.field(c)) if c in schema.primary_key else schema.field(c)
-            for c in used
-        ]
-        staged_columns = tuple(schema.field_names) if part.operation == "overwrite" else tuple(used)
-        staging = f"_mdhub_stage_{index}"
-        conn.exec_driver_sql(
-            dialect.create_staging_sql(
-                staging,
-                ", ".join(
-                    [column_sql(dialect, schema.field(c)) for c in staged_columns]
-                    + [f"{quote(LINE_COLUMN)} BIGINT"]
-                ),
-            )
-        )
-        loader = dialect.open_loader(conn, staging, [*used, LINE_COLUMN])
-        staged_rows = 0
-        try:
-            for batch in _chain(first, batches):
-                valid, failed = validate_batch(
-                    fields,
-                    _only(batch, used),
-                    missing_values=schema.missing_values,
-                    part=part.name,
-                    collector=collector,
-                )
-                stats["read"] += batch.num_rows + len(batch.errors)
-                stats["failed"] += failed
-                if not _over_budget(collector, options):
-                    loader.write(valid)
-                    staged_rows += valid.num_rows
-                progress.update(batch.num_rows + len(batch.errors), batch.bytes_read)
-        except BaseException as exc:
-            loader.close(exc)
-            raise
-        loader.close()
+    stats["read"] += counts.read
+    stats["failed"] += counts.failed
     _check_error_budget(collector, options)
-    dialect.after_load(conn, staging)
-    staged = merge.Staged(staging, staged_columns, part.name)
-    target = merge.Target(
-        table=part.dataset.table,
-        changes=dataset_tables.changes_table(part.dataset.table) if schema.primary_key else None,
-        keys=schema.primary_key,
-        fields=tuple(schema.field_names),
-    )
-    dropped = 0
-    for f in fields:
-        if f.constraints.unique and f.name not in schema.primary_key:
-            dropped += merge.reject_duplicates(conn, staged, (f.name,), collector, label="value")
-    if schema.primary_key:
-        dropped += merge.reject_duplicates(conn, staged, schema.primary_key, collector)
-        if part.operation in ("insert", "update"):
-            dropped += merge.reject_by_existence(
-                conn, staged, target, collector, exists=part.operation == "insert"
-            )
+    staged = merge.Staged(loading.staging, loading.staged_columns, part.name)
+    dropped = _reject_conflicts(conn, part, staged, target, resolution, collector)
     stats["failed"] += dropped
     _check_error_budget(collector, options)
     progress.reporter.log(
-        f"part {part.name}: {staged_rows - dropped:,} valid rows staged; "
+        f"part {part.name}: {counts.loaded - dropped:,} valid rows staged; "
         f"merging into {part.dataset.name} ({part.operation})"
     )
-    merged = merge.merge(
-        conn,
-        dialect,
-        part.operation,
-        staged,
-        target,
-        version=state.version,
-        staged_rows=staged_rows - dropped,
-        want_sample=options.dry_run,
-    )
+    try:
+        merged = merge.merge(
+            conn,
+            dialect,
+            part.operation,
+            staged,
+            target,
+            version=state.version,
+            staged_rows=counts.loaded - dropped,
+            want_sample=options.dry_run,
+        )
+    except IntegrityError as exc:
+        raise InputError(
+            f"part {part.name}: a value of a unique field is already used by another row of "
+            f"dataset {part.dataset.name}: {exc.orig}",
+            {"part": part.name},
+        ) from None
     stats["inserted"] += merged.inserted
     stats["updated"] += merged.updated
     stats["unchanged"] += merged.unchanged
@@ -381,12 +347,214 @@ def _apply_part(
         outcome.sample[part.name] = merged.sample
 
 
+def _apply_resolution(
+    conn: Connection,
+    dialect: Dialect,
+    state: _DatasetState,
+    resolution: Resolution,
+    outcome: ApplyOutcome,
+) -> None:
+    """Create or extend the dataset's table as column resolution decided."""
+    if resolution.created:
+        dataset_tables.create_tables(conn, dialect, state.ref.table, resolution.schema)
+        dialect.lock_table(conn, state.ref.table)
+    if resolution.added:
+        dataset_tables.add_columns(conn, dialect, state.ref.table, resolution.added)
+    if resolution.created or resolution.added:
+        state.schema_changed = True
+    state.schema = resolution.schema
+    outcome.notes.extend(n for n in resolution.notes if n not in outcome.notes)
+
+
+def _loads_directly(conn: Connection, operation: str, target: merge.Target) -> bool:
+    """Rows can go straight into the dataset table (no staging, no diff): a first load, or
+    rows added to a dataset without keys."""
+    if not target.keys:
+        return operation in ("append", "insert", "overwrite")
+    return operation in ("upsert", "insert", "overwrite") and merge.is_empty(conn, target.table)
+
+
+def _count_direct(state: _DatasetState, result: PartOutcome, counts: pipeline.StageCounts) -> None:
+    stats = result.statistics
+    stats["read"] += counts.read
+    stats["failed"] += counts.failed
+    stats["inserted"] += counts.loaded
+    state.row_count += counts.loaded - stats["deleted"]
+    # A first load is not logged row by row: consumers that synced before it start over.
+    state.full_load = True
+
+
+def _reject_conflicts(
+    conn: Connection,
+    part: PartSpec,
+    staged: merge.Staged,
+    target: merge.Target,
+    resolution: Resolution,
+    collector: ErrorCollector,
+) -> int:
+    """Report and drop staged rows that cannot be applied: repeated keys or unique values,
+    existing keys for insert, missing keys for update."""
+    schema = resolution.schema
+    dropped = 0
+    for name in resolution.used:
+        if schema.field(name).constraints.unique and name not in schema.primary_key:
+            dropped += merge.reject_duplicates(conn, staged, (name,), collector, label="value")
+    if schema.primary_key:
+        dropped += merge.reject_duplicates(conn, staged, schema.primary_key, collector)
+        if part.operation in ("insert", "update"):
+            dropped += merge.reject_by_existence(
+                conn, staged, target, collector, exists=part.operation == "insert"
+            )
+    return dropped
+
+
+class _PartReader:
+    """A part's open reader, its first batch (for inference) and the rest; can start over."""
+
+    def __init__(self, part: PartSpec, state: _DatasetState) -> None:
+        self.part = part
+        self.state = state
+        self.column_names: list[str] | None = None
+        if not part.read.header:
+            if state.schema is None:
+                raise InputError(
+                    f"part {part.name}: a file without a header row needs a dataset with a schema"
+                )
+            self.column_names = state.schema.field_names
+        self._open()
+
+    def _open(self) -> None:
+        self.reader = open_reader(
+            self.part.path, self.part.read, column_names=self.column_names, part=self.part.name
+        )
+        self._rest = iter(self.reader)
+        self.first = next(self._rest, None)
+
+    def reopen(self) -> None:
+        self.reader.close()
+        self._open()
+
+    def resolve(self) -> Resolution:
+        columns = list(self.reader.columns)
+        sample = (
+            self.first.columns
+            if self.first is not None
+            else {c: pa.array([], pa.string()) for c in columns}
+        )
+        ref = self.state.ref
+        return resolve_columns(
+            self.state.schema,
+            dataset=ref.name,
+            keys=ref.keys,
+            schema_policy=ref.schema_policy,
+            part=self.part.name,
+            operation=self.part.operation,
+            columns=columns,
+            sample=sample,
+        )
+
+    def batches(self) -> Iterator[RawBatch]:
+        if self.first is None:
+            return self._rest
+        return itertools.chain([self.first], self._rest)
+
+    def __enter__(self) -> _PartReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.close()
+
+
+class _Loading:
+    """Runs the read → validate → bulk-load pipeline of one part into a table."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        dialect: Dialect,
+        part: PartSpec,
+        resolution: Resolution,
+        options: ApplyOptions,
+        collector: ErrorCollector,
+        progress: _Progress,
+    ) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.part = part
+        self.resolution = resolution
+        self.options = options
+        self.collector = collector
+        self.progress = progress
+        schema = resolution.schema
+        self.fields = [
+            _as_required(schema.field(c)) if c in schema.primary_key else schema.field(c)
+            for c in resolution.used
+        ]
+        # Overwrite compares whole rows: columns the file lacks are staged as NULL.
+        self.staged_columns = (
+            tuple(schema.field_names) if part.operation == "overwrite" else tuple(resolution.used)
+        )
+        self.staging = ""
+
+    def direct(self, reading: _PartReader, target: merge.Target) -> pipeline.StageCounts | None:
+        """Load straight into the dataset table; None (and nothing loaded) if the file holds a
+        repeated key or unique value, which the staging path then reports line by line."""
+        mark = self.collector.mark()
+        rows_mark = self.progress.rows_read
+        savepoint = self.conn.begin_nested()
+        try:
+            counts = self._load(reading, target.table, self.resolution.used)
+        except self.dialect.unique_violation:
+            savepoint.rollback()
+            self.collector.reset(mark)
+            self.progress.rows_read = rows_mark
+            self.progress.reporter.log(
+                f"part {self.part.name}: a key or unique value repeats; checking line by line"
+            )
+            return None
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+        return counts
+
+    def into_staging(self, reading: _PartReader, index: int) -> pipeline.StageCounts:
+        self.staging = f"_mdhub_stage_{index}"
+        schema = self.resolution.schema
+        columns_sql = [column_sql(self.dialect, schema.field(c)) for c in self.staged_columns]
+        self.conn.exec_driver_sql(
+            self.dialect.create_staging_sql(
+                self.staging, ", ".join([*columns_sql, f"{quote(LINE_COLUMN)} BIGINT"])
+            )
+        )
+        return self._load(reading, self.staging, [*self.resolution.used, LINE_COLUMN])
+
+    def _load(self, reading: _PartReader, table: str, columns: list[str]) -> pipeline.StageCounts:
+        used = self.resolution.used
+        loader = self.dialect.open_loader(self.conn, table, columns)
+        try:
+            counts = pipeline.stage(
+                reading.batches(),
+                validate=lambda batch: validate_batch(
+                    self.fields,
+                    _only(batch, used),
+                    missing_values=self.resolution.schema.missing_values,
+                    part=self.part.name,
+                    collector=self.collector,
+                ),
+                loader=loader,
+                keep_loading=lambda: not _over_budget(self.collector, self.options),
+                on_batch=self.progress.update,
+            )
+        except BaseException as exc:
+            loader.close(exc)
+            raise
+        loader.close()
+        return counts
+
+
 def _over_budget(collector: ErrorCollector, options: ApplyOptions) -> bool:
     return options.max_errors is not None and collector.count > options.max_errors
-
-
-def _chain(first: RawBatch | None, rest: Iterator[RawBatch]) -> Iterator[RawBatch]:
-    return rest if first is None else itertools.chain([first], rest)
 
 
 def _only(batch: RawBatch, used: list[str]) -> RawBatch:
@@ -395,80 +563,3 @@ def _only(batch: RawBatch, used: list[str]) -> RawBatch:
 
 def _as_required(f: Field) -> Field:
     return replace(f, constraints=replace(f.constraints, required=True))
-
-
-def _resolve_columns(
-    conn: Connection,
-    dialect: Dialect,
-    state: _DatasetState,
-    part: PartSpec,
-    columns: list[str],
-    first: RawBatch | None,
-    outcome: ApplyOutcome,
-) -> list[str]:
-    """Match the file's columns to the schema (inferring or extending it when allowed) and
-    return the columns to load, in file order."""
-    ref = state.ref
-    sample = first.columns if first is not None else {c: _empty() for c in columns}
-    if state.schema is None:
-        inferred = infer_fields(sample, missing_values=("",))
-        missing_keys = [k for k in ref.keys if k not in columns]
-        if missing_keys:
-            raise InputError(
-                f"part {part.name}: key column(s) {missing_keys} missing from the file "
-                f"(columns: {columns})",
-                {"part": part.name, "missing": missing_keys},
-            )
-        state.schema = Schema(fields=tuple(inferred), primary_key=ref.keys)
-        state.schema_changed = True
-        dataset_tables.create_tables(conn, dialect, ref.table, state.schema)
-        dialect.lock_table(conn, ref.table)
-        sampled = first.num_rows if first else 0
-        outcome.notes.append(f"dataset {ref.name}: schema {describe_inference(inferred, sampled)}")
-        return list(columns)
-    schema = state.schema
-    if part.operation == "delete":
-        _require(part, columns, list(schema.primary_key), "key")
-        return [c for c in columns if c in schema.primary_key]
-    unknown = [c for c in columns if not schema.has_field(c)]
-    if unknown:
-        if ref.schema_policy == "reject":
-            positions = {c: columns.index(c) + 1 for c in unknown}
-            raise InputError(
-                f"part {part.name}: unknown column(s) {unknown} (at position "
-                f"{', '.join(str(p) for p in positions.values())}); dataset {ref.name} has "
-                f"fields {schema.field_names}. Its schema policy is 'reject'; "
-                "use 'ignore' to skip such columns or 'add' to add them",
-                {"part": part.name, "unknown": unknown, "positions": positions},
-            )
-        if ref.schema_policy == "add":
-            added = infer_fields({c: sample[c] for c in unknown}, missing_values=("",))
-            added = [replace(f, constraints=Constraints()) for f in added]
-            dataset_tables.add_columns(conn, dialect, ref.table, added)
-            state.schema = schema = schema.with_fields(added)
-            state.schema_changed = True
-            outcome.notes.append(
-                f"dataset {ref.name}: added column(s) "
-                + ", ".join(f"{f.name} ({f.type})" for f in added)
-            )
-        else:
-            outcome.notes.append(f"part {part.name}: ignored unknown column(s) {unknown}")
-    _require(part, columns, list(schema.primary_key), "key")
-    if part.operation not in ("update", "upsert"):
-        required = [f.name for f in schema.fields if f.required]
-        _require(part, columns, required, "required")
-    return [c for c in columns if schema.has_field(c)]
-
-
-def _require(part: PartSpec, columns: list[str], needed: list[str], what: str) -> None:
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise InputError(
-            f"part {part.name}: {what} column(s) {missing} missing from the file "
-            f"(columns: {columns})",
-            {"part": part.name, "missing": missing},
-        )
-
-
-def _empty() -> pa.Array:
-    return pa.array([], pa.string())

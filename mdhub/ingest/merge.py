@@ -64,7 +64,7 @@ def count_rows(conn: Connection, table: str) -> int:
     return _scalar(conn, f"SELECT count(*) FROM {quote(table)}")
 
 
-def _is_empty(conn: Connection, table: str) -> bool:
+def is_empty(conn: Connection, table: str) -> bool:
     return conn.exec_driver_sql(f"SELECT 1 FROM {quote(table)} LIMIT 1").first() is None
 
 
@@ -141,6 +141,29 @@ def reject_by_existence(
     return total
 
 
+def check_operation(operation: str, keys: tuple[str, ...]) -> None:
+    """Refuse an operation the dataset cannot take, before any row is read."""
+    if operation not in OPERATIONS:
+        raise UnsupportedOperation(
+            f"unknown operation '{operation}' (one of {', '.join(OPERATIONS)})"
+        )
+    if operation == "append" and keys:
+        raise UnsupportedOperation(
+            "append adds rows to a dataset without keys; this dataset has keys "
+            f"({', '.join(keys)}): use insert or upsert"
+        )
+    if not keys and operation in ("upsert", "update", "delete"):
+        raise UnsupportedOperation(
+            f"{operation} needs a dataset with keys; this one has none "
+            "(use append or overwrite, or declare keys)"
+        )
+
+
+def delete_all(conn: Connection, target: Target) -> int:
+    """Empty a dataset without keys (its overwrite); returns how many rows went."""
+    return int(conn.exec_driver_sql(f"DELETE FROM {quote(target.table)}").rowcount)
+
+
 def merge(
     conn: Connection,
     dialect: Dialect,
@@ -152,33 +175,17 @@ def merge(
     staged_rows: int,
     want_sample: bool,
 ) -> MergeResult:
-    """Apply one staged part with `operation`; nothing is committed here."""
-    keyed = bool(target.keys)
-    if operation == "append" or (operation == "insert" and not keyed):
-        if keyed:
-            raise UnsupportedOperation(
-                "append adds rows to a dataset without keys; this dataset has keys "
-                f"({', '.join(target.keys)}): use insert or upsert"
-            )
-        return _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
-    if not keyed:
-        if operation != "overwrite":
-            raise UnsupportedOperation(
-                f"{operation} needs a dataset with keys; this one has none "
-                "(use append or overwrite, or declare keys)"
-            )
-        deleted = conn.exec_driver_sql(f"DELETE FROM {quote(target.table)}").rowcount
-        result = _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
-        result.deleted = deleted
-        return result
-    if operation in ("upsert", "insert", "overwrite") and _is_empty(conn, target.table):
-        # First load: nothing to compare against, no per-row change log (the version is marked
-        # as a full load, so a consumer that synced before it downloads everything again).
-        return _insert_all(conn, staged, target, staged_rows, want_sample, full_load=True)
+    """Apply one staged part; nothing is committed here.
+
+    (First loads and rows for datasets without keys usually skip staging: they are loaded
+    straight into the dataset table, and come here only when that found a repeated value.)
+    """
+    if not target.keys:
+        return _insert_all(conn, staged, target, staged_rows, want_sample)
     if operation == "delete":
         return _delete_listed(conn, staged, target, version, staged_rows, want_sample)
     if operation == "insert":
-        result = _insert_all(conn, staged, target, staged_rows, want_sample, full_load=False)
+        result = _insert_all(conn, staged, target, staged_rows, want_sample)
         _log_changes(
             conn,
             target,
@@ -207,14 +214,12 @@ def _insert_all(
     target: Target,
     staged_rows: int,
     want_sample: bool,
-    *,
-    full_load: bool,
 ) -> MergeResult:
     cols = quote_list(staged.columns)
     conn.exec_driver_sql(
         f"INSERT INTO {quote(target.table)} ({cols}) SELECT {cols} FROM {quote(staged.table)}"
     )
-    result = MergeResult(inserted=staged_rows, full_load=full_load)
+    result = MergeResult(inserted=staged_rows)
     if want_sample:
         result.sample["inserted"] = [
             {"after": row}
@@ -234,6 +239,8 @@ def _upsert(
     *,
     inserts: bool,
 ) -> MergeResult:
+    if dialect.upsert_returning and not want_sample:
+        return _upsert_returning(conn, staged, target, version, staged_rows)
     stg, tgt = quote(staged.table), quote(target.table)
     values = [c for c in staged.columns if c not in target.keys]
     diff = f"{staged.table}_diff"
@@ -283,6 +290,39 @@ def _upsert(
             version,
             f"SELECT {quote(OP_COLUMN)}, {quote_list(target.keys)} FROM {quote(diff)}",
         )
+    return result
+
+
+def _upsert_returning(
+    conn: Connection, staged: Staged, target: Target, version: int, staged_rows: int
+) -> MergeResult:
+    """PostgreSQL: one statement upserts only the rows that differ, logs their keys and counts
+    them. `xmax = 0` tells a freshly inserted row from an updated one."""
+    stg, tgt = quote(staged.table), quote(target.table)
+    values = [c for c in staged.columns if c not in target.keys]
+    keys, cols = quote_list(target.keys), quote_list(staged.columns)
+    if values:
+        assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in values)
+        on_conflict = (
+            f"DO UPDATE SET {assignments} WHERE ({quote_list(values, tgt + '.')}) "
+            f"IS DISTINCT FROM ({quote_list(values, 'EXCLUDED.')})"
+        )
+    else:
+        on_conflict = "DO NOTHING"
+    row = conn.execute(
+        text(
+            f"WITH merged AS (INSERT INTO {tgt} ({cols}) SELECT {cols} FROM {stg} "
+            f"ON CONFLICT ({keys}) {on_conflict} RETURNING {keys}, (xmax = 0) AS inserted), "
+            f"logged AS (INSERT INTO {quote(target.changes or '')} ({quote(VERSION_COLUMN)}, "
+            f"{quote(OP_COLUMN)}, {keys}) SELECT :version, CASE WHEN inserted THEN 'insert' "
+            f"ELSE 'update' END, {keys} FROM merged) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
+            "FROM merged"
+        ),
+        {"version": version},
+    ).one()
+    result = MergeResult(inserted=row[0], updated=row[1])
+    result.unchanged = staged_rows - result.inserted - result.updated
     return result
 
 

@@ -107,6 +107,14 @@ class ErrorCollector:
         if len(self.errors) < self.limit:
             self.errors.append(error)
 
+    def mark(self) -> tuple[int, int]:
+        """A point to `reset` to, to forget what was collected after it."""
+        return len(self.errors), self.count
+
+    def reset(self, mark: tuple[int, int]) -> None:
+        del self.errors[mark[0] :]
+        self.count = mark[1]
+
     @property
     def room(self) -> int:
         """How many more errors would be kept in full."""

@@ -279,3 +279,47 @@ def test_schema_is_inferred_from_the_first_file_and_stated(hub: Hub, tmp_path: P
         "date",
     ]
     assert schema.primary_key == ("id",)
+
+
+def test_a_first_load_with_a_repeated_key_names_both_lines(hub: Hub, tmp_path: Path) -> None:
+    hub.create_dataset("vendors", schema=VENDORS_SCHEMA)
+    rows = [vendor(1), vendor(2), vendor(1, name="again")]
+    path = write_csv(tmp_path / "first.csv", rows)
+    job = hub.apply("vendors", path)
+    assert job["status"] == "failed"
+    assert [(e["line"], e["message"]) for e in job["errors"]] == [
+        (4, "duplicate key (V0001): also on line 2")
+    ]
+    assert job["statistics"]["read"] == 3
+    assert table_rows(hub, "vendors") == []
+    job = hub.apply("vendors", path, max_errors=None)
+    assert job["status"] == "succeeded"
+    assert (job["statistics"]["inserted"], job["statistics"]["failed"]) == (1, 2)
+    assert [r[0] for r in table_rows(hub, "vendors")] == ["V0002"]
+
+
+def test_a_repeated_unique_value_is_a_row_error(hub: Hub, tmp_path: Path) -> None:
+    schema = {
+        "fields": [
+            {"name": "sku", "type": "string"},
+            {"name": "ean", "type": "string", "constraints": {"unique": True}},
+        ]
+    }
+    hub.create_dataset("products", schema=schema)
+    path = write_csv(
+        tmp_path / "p.csv", [["a", "1"], ["b", "2"], ["c", "1"]], header=["sku", "ean"]
+    )
+    job = hub.apply("products", path, operation="append")
+    assert job["status"] == "failed"
+    assert [(e["line"], e["column"]) for e in job["errors"]] == [(4, "ean")]
+    assert table_rows(hub, "products") == []
+    job = hub.apply(
+        "products",
+        write_csv(tmp_path / "ok.csv", [["d", "9"]], header=["sku", "ean"]),
+        operation="append",
+    )
+    assert job["status"] == "succeeded"
+    clash = write_csv(tmp_path / "clash.csv", [["e", "9"]], header=["sku", "ean"])
+    job = hub.apply("products", clash, operation="append")
+    assert job["status"] == "failed" and job["error"]["code"] == "invalid_input"
+    assert table_rows(hub, "products") == [("d", "9")]
