@@ -8,6 +8,7 @@ job id: it is the job's "applied" mark, so a crash after the commit is recovered
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -298,6 +299,7 @@ def _apply_part(
             fields=tuple(resolution.schema.field_names),
         )
         loading = _Loading(conn, dialect, part, resolution, options, collector, progress)
+        started = time.monotonic()
         if _loads_directly(conn, part.operation, target):
             if part.operation == "overwrite" and not target.keys:
                 result.statistics["deleted"] += merge.delete_all(conn, target)
@@ -305,6 +307,10 @@ def _apply_part(
             if counts is not None:
                 _count_direct(state, result, counts)
                 _check_error_budget(collector, options)
+                progress.reporter.log(
+                    f"part {part.name}: {counts.loaded:,} rows loaded into {part.dataset.name} "
+                    f"in {time.monotonic() - started:.1f} s"
+                )
                 return
             reading.reopen()
         counts = loading.into_staging(reading, index)
@@ -317,9 +323,10 @@ def _apply_part(
     stats["failed"] += dropped
     _check_error_budget(collector, options)
     progress.reporter.log(
-        f"part {part.name}: {counts.loaded - dropped:,} valid rows staged; "
-        f"merging into {part.dataset.name} ({part.operation})"
+        f"part {part.name}: {counts.loaded - dropped:,} valid rows staged in "
+        f"{time.monotonic() - started:.1f} s; merging into {part.dataset.name} ({part.operation})"
     )
+    started = time.monotonic()
     try:
         merged = merge.merge(
             conn,
@@ -337,6 +344,7 @@ def _apply_part(
             f"dataset {part.dataset.name}: {exc.orig}",
             {"part": part.name},
         ) from None
+    progress.reporter.log(f"part {part.name}: merged in {time.monotonic() - started:.1f} s")
     stats["inserted"] += merged.inserted
     stats["updated"] += merged.updated
     stats["unchanged"] += merged.unchanged

@@ -10,6 +10,8 @@ from mdhub.core.schema import Constraints, Field, Schema
 from mdhub.errors import InputError
 from mdhub.ingest.infer import describe_inference, infer_fields
 
+INFERENCE_SAMPLE_ROWS = 10_000
+
 
 @dataclass
 class Resolution:
@@ -38,8 +40,8 @@ def resolve_columns(
     whole rows, required) columns must be present."""
     if schema is None:
         _require(part, columns, list(keys), "key")
-        inferred = infer_fields(sample, missing_values=("",))
-        rows = len(next(iter(sample.values()))) if sample else 0
+        inferred = infer_fields(sample, missing_values=("",), sample_rows=INFERENCE_SAMPLE_ROWS)
+        rows = min(len(next(iter(sample.values()))), INFERENCE_SAMPLE_ROWS) if sample else 0
         return Resolution(
             schema=Schema(fields=tuple(inferred), primary_key=keys),
             used=list(columns),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mdhub.errors import InputError, InvalidRequest
 from mdhub.ingest.model import RawBatch, ReadOptions
-from mdhub.ingest.readers import csv_reader, open_reader
+from mdhub.ingest.readers import base, csv_reader, open_reader
 
 LATIN1_CSV = "id,name\n1,Ann\n2,Chloé\n".encode("latin-1")
 
@@ -208,6 +208,78 @@ def test_lines_across_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert [(r["k"], r["v"], n) for r, n in zip(got["rows"], got["lines"], strict=True)] == expected
     assert [e[0] for e in got["errors"]] == bad
     assert max(got["sizes"]) == 100
+
+
+def test_lines_when_few_batches_hold_newlines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch whose values hold no newline gives its rows one line each without counting them
+    # value by value; the few batches that hold one must still shift every line after them.
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 1024)
+    looked: list[bool] = []  # per batch and column: whether its text may hold a newline
+    may_hold_newline = csv_reader._may_hold_newline
+
+    def spy(column: pa.Array) -> bool:
+        looked.append(may_hold_newline(column))
+        return looked[-1]
+
+    monkeypatch.setattr(csv_reader, "_may_hold_newline", spy)
+    text, expected, bad, line = ["k,v,w\n"], [], [], 2
+    for i in range(4000):
+        row: tuple[str, str, str] | None = (str(i), f"v{i}", "")
+        if i % 500 == 7:  # a value over three lines
+            row = (str(i), "x\ny\nz", "w")
+            text.append(f'{i},"x\ny\nz",w\n')
+        elif i % 331 == 11:  # a bad row over two lines (a row error, not in the batch)
+            row = None
+            text.append(f'{i},"bad\nrow"\n')
+            bad.append(line)
+            line += 1
+        elif i % 401 == 13:  # a bad row on one line
+            row = None
+            text.append(f"{i}\n")
+            bad.append(line)
+        elif i % 97 == 3:  # a blank line, then the same as a row of empty fields
+            row = None
+            text.append("\n" if i % 2 else ",,\n")
+        elif i % 89 == 1:  # an empty first field: not a blank line
+            row = ("", f"v{i}", "\r")
+            text.append(f',v{i},"\r"\n')
+        else:
+            text.append(f"{i},v{i},\n")
+        if row is not None:
+            expected.append((*row, line))
+        line += 1 + (row is not None and row[1].count("\n"))
+    path = write(tmp_path / "v.csv", "".join(text).encode())
+    got = read_all(path, batch_rows=250)
+    rows = [(r["k"], r["v"], r["w"], n) for r, n in zip(got["rows"], got["lines"], strict=True)]
+    assert rows == expected
+    assert [e[0] for e in got["errors"]] == bad
+    assert got["sizes"][:-1] == [250] * (len(got["sizes"]) - 1)
+    assert looked.count(True) > 4 and looked.count(False) > 10 * looked.count(True)
+
+
+def test_one_multiline_value_late_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 512)
+    plain = "".join(f"{i},x\n" for i in range(1000))
+    data = f'a,b\n{plain}late,"one\ntwo"\nbad\n{plain}'.encode()
+    got = read_all(write(tmp_path / "v.csv", data))
+    assert got["lines"] == [*range(2, 1002), 1002, *range(1005, 2005)]
+    assert got["errors"] == [(1004, None, "expected 2 fields, found 1")]
+    assert got["rows"][1000] == {"a": "late", "b": "one\ntwo"}
+
+
+@pytest.mark.parametrize(("first", "count"), [(1, 0), (7, 1), (2, 5), (10, 3000), (3, 70_000)])
+def test_counting_lines(first: int, count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "_COUNTING_CACHE_MAX", 2048)  # past it: computed, not kept
+    monkeypatch.setattr(base, "_counting", pa.array([], pa.int64()))
+    for _ in range(2):  # computed, then (within the limit) from what was kept
+        lines = base.counting_lines(first, count)
+        assert lines.type == pa.int64()
+        assert lines.to_pylist() == list(range(first, first + count))
+    assert len(base._counting) <= 2048
 
 
 def test_row_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -566,3 +638,36 @@ def test_csv_round_trip(
     assert list(zip(got["rows"], got["lines"], strict=True)) == expected
     assert got["errors"] == []
     assert all(0 < size <= batch_rows for size in got["sizes"])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    table=tables(),
+    more=st.lists(st.lists(cells, min_size=4, max_size=4), min_size=20, max_size=80),
+    batch_rows=st.integers(1, 50),
+)
+def test_csv_round_trip_across_blocks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    table: tuple[list[str], list[list[str]]],
+    more: list[list[str]],
+    batch_rows: int,
+) -> None:
+    # Many small blocks: newlines inside values in some batches and not in others.
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 1024)
+    names, rows = table
+    rows = rows + [row[: len(names)] for row in more]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows(rows)
+    got = read_all(write(tmp_path / "t.csv", text.getvalue().encode()), batch_rows=batch_rows)
+    expected, line = [], 2 + sum(name.count("\n") for name in names)
+    for row in rows:
+        if any(row):
+            expected.append((dict(zip(names, row, strict=True)), line))
+        line += 1 + sum(cell.count("\n") for cell in row)
+    assert list(zip(got["rows"], got["lines"], strict=True)) == expected
+    assert got["errors"] == []

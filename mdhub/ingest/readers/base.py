@@ -88,7 +88,22 @@ def check_names(names: list[str], error: type[MdhubError], what: str) -> None:
         seen[name] = position
 
 
+_COUNTING_CACHE_MAX = 1 << 18  # the longest run 0, 1, 2, … that `counting_lines` keeps
+_counting: pa.Array = pa.array([], pa.int64())
+
+
 def counting_lines(first: int, count: int) -> pa.Array:
     """The int64 array first, first + 1, …, first + count - 1."""
-    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
-    return pc.add(pc.cumulative_sum(ones), first - 1)
+    global _counting
+    counting = _counting
+    if len(counting) < count <= _COUNTING_CACHE_MAX:
+        counting = _counting = pc.subtract(_ones(count), pa.scalar(1, pa.int64()))
+    # Arrow scalars: a Python int operand costs pyarrow a failed import on every call.
+    if count <= len(counting):
+        return pc.add(counting.slice(0, count), pa.scalar(first, pa.int64()))
+    return pc.add(_ones(count), pa.scalar(first - 1, pa.int64()))
+
+
+def _ones(count: int) -> pa.Array:
+    """The int64 array 1, 2, …, count."""
+    return pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count))
