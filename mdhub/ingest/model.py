@@ -39,7 +39,7 @@ class ReadOptions:
     delimiter: str = ","
     quote_char: str = '"'
     header: bool = True
-    batch_rows: int = 65_536
+    batch_rows: int = 16_384
     max_decompressed_bytes: int = 100 * 1024**3
 
 

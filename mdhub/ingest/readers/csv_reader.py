@@ -17,7 +17,7 @@ from mdhub.ingest.readers.source import TextSource, encoding_error, find_utf8_er
 
 # Arrow parses blocks of this size and reads up to 32 blocks ahead (not configurable), so this
 # bounds the memory in use and the longest row (and header) a file may have.
-BLOCK_BYTES = 2 << 20
+BLOCK_BYTES = 512 << 10
 ONE = pa.scalar(1, pa.int64())
 ZERO_LENGTH = pa.scalar(0, pa.int32())  # `binary_length` of a string array is int32
 
