@@ -335,7 +335,7 @@ def _delete_listed(
     want_sample: bool,
 ) -> MergeResult:
     stg, tgt = quote(staged.table), quote(target.table)
-    listed = f"EXISTS (SELECT 1 FROM {stg} AS s WHERE {_match(target.keys, 's', tgt)})"
+    listed = _keys_in_staging(stg, target)
     result = MergeResult()
     if want_sample:
         result.sample["deleted"] = [
@@ -365,7 +365,7 @@ def _delete_unlisted(
     want_sample: bool,
 ) -> int:
     stg, tgt = quote(staged.table), quote(target.table)
-    unlisted = f"NOT EXISTS (SELECT 1 FROM {stg} AS s WHERE {_match(target.keys, 's', tgt)})"
+    unlisted = "NOT " + _keys_in_staging(stg, target)
     if want_sample:
         result.sample["deleted"] = [
             {"before": row}
@@ -382,6 +382,14 @@ def _delete_unlisted(
         f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {unlisted}",
     )
     return conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {unlisted}").rowcount
+
+
+def _keys_in_staging(stg: str, target: Target) -> str:
+    """`(keys) IN (SELECT keys FROM staging)`: both databases build the staging side once (a
+    hash or a temporary index); a correlated EXISTS over the unindexed staging table would be
+    planned by SQLite as a scan of staging per row. Keys are never NULL, so NOT IN is exact."""
+    keys = quote_list(target.keys)
+    return f"({quote_list(target.keys, quote(target.table) + '.')}) IN (SELECT {keys} FROM {stg})"
 
 
 def _log_changes(conn: Connection, target: Target, version: int, select_op_and_keys: str) -> None:
