@@ -46,7 +46,6 @@ class Loader(Protocol):
 
 class Dialect(Protocol):
     name: str
-    upsert_returning: bool
     # What a bulk load raises on a repeated key or unique value.
     unique_violation: tuple[type[BaseException], ...]
 
@@ -70,8 +69,6 @@ JOB_WORK_MEM = "256MB"
 
 class PostgresDialect:
     name = "postgresql"
-    # INSERT … ON CONFLICT … RETURNING can feed the change log in the same statement.
-    upsert_returning = False
     unique_violation = (psycopg.errors.UniqueViolation,)
     _types: ClassVar[dict[str, str]] = {
         "string": "TEXT",
@@ -145,7 +142,6 @@ class _CopyLoader:
 
 class SqliteDialect:
     name = "sqlite"
-    upsert_returning = False
     unique_violation = (sqlite3.IntegrityError,)
     _types: ClassVar[dict[str, str]] = {
         "string": "TEXT",

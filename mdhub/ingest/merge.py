@@ -239,8 +239,6 @@ def _upsert(
     *,
     inserts: bool,
 ) -> MergeResult:
-    if dialect.upsert_returning and not want_sample:
-        return _upsert_returning(conn, staged, target, version, staged_rows)
     stg, tgt = quote(staged.table), quote(target.table)
     values = [c for c in staged.columns if c not in target.keys]
     diff = f"{staged.table}_diff"
@@ -290,39 +288,6 @@ def _upsert(
             version,
             f"SELECT {quote(OP_COLUMN)}, {quote_list(target.keys)} FROM {quote(diff)}",
         )
-    return result
-
-
-def _upsert_returning(
-    conn: Connection, staged: Staged, target: Target, version: int, staged_rows: int
-) -> MergeResult:
-    """PostgreSQL: one statement upserts only the rows that differ, logs their keys and counts
-    them. `xmax = 0` tells a freshly inserted row from an updated one."""
-    stg, tgt = quote(staged.table), quote(target.table)
-    values = [c for c in staged.columns if c not in target.keys]
-    keys, cols = quote_list(target.keys), quote_list(staged.columns)
-    if values:
-        assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in values)
-        on_conflict = (
-            f"DO UPDATE SET {assignments} WHERE ({quote_list(values, tgt + '.')}) "
-            f"IS DISTINCT FROM ({quote_list(values, 'EXCLUDED.')})"
-        )
-    else:
-        on_conflict = "DO NOTHING"
-    row = conn.execute(
-        text(
-            f"WITH merged AS (INSERT INTO {tgt} ({cols}) SELECT {cols} FROM {stg} "
-            f"ON CONFLICT ({keys}) {on_conflict} RETURNING {keys}, (xmax = 0) AS inserted), "
-            f"logged AS (INSERT INTO {quote(target.changes or '')} ({quote(VERSION_COLUMN)}, "
-            f"{quote(OP_COLUMN)}, {keys}) SELECT :version, CASE WHEN inserted THEN 'insert' "
-            f"ELSE 'update' END, {keys} FROM merged) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-            "FROM merged"
-        ),
-        {"version": version},
-    ).one()
-    result = MergeResult(inserted=row[0], updated=row[1])
-    result.unchanged = staged_rows - result.inserted - result.updated
     return result
 
 

@@ -1,0 +1,496 @@
+"""`python -m bench`: mdhub's engine against the raw SQL baselines, side by side.
+
+For each backend and scenario: reset the database, set up the starting state for the baseline
+and for the engine (each in its own child process, untimed), then run the measured operation of
+each in a fresh child process (alternating which goes first across repeats), measure its peak
+RSS with wait4, and print seconds, ratios, peak RSS and whether the engine's statistics are
+exact. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from rich.console import Console
+from rich.table import Table
+
+from bench import engine, memory, worker
+from bench.baseline import libpq_url
+from bench.generate import SCHEMA_FILE, Counts, generate, is_current, read_counts
+from bench.scenarios import (
+    BACKENDS,
+    SCENARIOS,
+    TARGET_PEAK_RSS_MB,
+    differences,
+    target_ratio,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mdhub_bench"
+ROLES = ("baseline", "engine")
+RSS_SAMPLE_SECONDS = 0.1
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+
+@dataclass
+class Measurement:
+    """One timed child process."""
+
+    backend: str
+    scenario: str
+    role: str
+    repeat: int
+    seconds: float | None
+    peak_rss_mb: float
+    status: str
+    statistics: dict[str, Any] | None = None
+    expected: dict[str, int] = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+# Child processes ----------------------------------------------------------------------------
+
+
+def spawn(task: dict[str, Any], work_dir: Path, timeout: float) -> tuple[dict[str, Any], float]:
+    """Run `python -m bench.worker` on `task` in a fresh process (its own session, killed after
+    `timeout` seconds); its outcome and its peak RSS in MB (see bench.memory). The child's
+    output goes to a log file, whose tail is shown when the child fails."""
+    stem = work_dir / f"{task['backend']}-{task['scenario']}-{task['role']}-{uuid.uuid4().hex[:8]}"
+    result_file, log_file = stem.with_suffix(".json"), stem.with_suffix(".log")
+    task = {**task, "result_file": str(result_file)}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    sampled_kb = 0
+    timed_out = False
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", json.dumps(task)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while not os.waitpid(proc.pid, os.WNOHANG)[0]:
+                sampled_kb = max(sampled_kb, memory.tree_rss_kb(proc.pid))
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    _kill(proc.pid)
+                    break
+                time.sleep(RSS_SAMPLE_SECONDS)
+        except BaseException:  # Ctrl-C does not reach the child's session: end it here
+            _kill(proc.pid)
+            raise
+        finally:
+            proc.returncode = -1  # reaped above; keeps Popen from waiting again
+    try:
+        outcome: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        outcome = {"status": "error", "error": "the worker died without a result"}
+    if timed_out:
+        outcome = {"status": "timeout", "error": f"killed after {timeout:.0f} s"}
+    elif outcome.get("status") == "error":
+        tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        console.print("\n".join(f"    | {line}" for line in tail), style="dim", markup=False)
+    result_file.unlink(missing_ok=True)
+    log_file.unlink(missing_ok=True)
+    peak_mb = max(sampled_kb / 1024, float(outcome.get("self_peak_rss_mb") or 0))
+    return outcome, peak_mb
+
+
+def _kill(pid: int) -> None:
+    """Kill the process group of our child `pid` (its session) and reap the child."""
+    with contextlib.suppress(ProcessLookupError, ChildProcessError):
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+# PostgreSQL administration ------------------------------------------------------------------
+
+
+class PgAdmin:
+    """Drops and recreates the benchmark database; settles it between runs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conninfo = libpq_url(url)
+        self.dbname = str(conninfo_to_dict(self.conninfo).get("dbname") or "")
+        if "bench" not in self.dbname:
+            raise SystemExit(
+                f"refusing to drop database {self.dbname!r}: its name must contain 'bench'"
+            )
+        self.maintenance = make_conninfo(self.conninfo, dbname="postgres")
+
+    def server_version(self) -> str:
+        with psycopg.connect(self.maintenance, connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "?"
+
+    def recreate(self) -> None:
+        with psycopg.connect(self.maintenance, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+
+    def settle(self) -> None:
+        """VACUUM (ANALYZE) every table and CHECKPOINT, so that no autovacuum or checkpoint
+        owed by earlier steps runs during the next measurement."""
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+            conn.execute("CHECKPOINT")
+
+
+# The run ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="mdhub's engine against raw SQL baselines."
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the initial table")
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
+    parser.add_argument("--only", choices=["baseline", "engine", "all"], default="all")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="dropped and recreated")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per role; medians shown")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files of each run")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds before a measured run is killed (default: 60 + 1 per 2,000 rows)",
+    )
+    args = parser.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
+    if args.rows < 100 or args.repeat < 1:
+        parser.error("--rows must be at least 100 and --repeat at least 1")
+    if args.timeout is None:
+        args.timeout = 60 + args.rows / 2000
+    return args
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    memory_mb = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_mb = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_mb": memory_mb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "psycopg": psycopg.__version__,
+    }
+
+
+def run_scenario(
+    backend: str,
+    scenario_name: str,
+    repeat: int,
+    roles: list[str],
+    files: dict[str, str],
+    counts: Counts,
+    args: argparse.Namespace,
+    pg: PgAdmin | None,
+    work_dir: Path,
+) -> list[Measurement]:
+    """Reset, set up both roles (untimed), then time each role once; alternating the order."""
+    scenario = SCENARIOS[scenario_name]
+    run_dir = work_dir / f"{backend}-{scenario_name}-{repeat}"
+    run_dir.mkdir(parents=True)
+    task = {
+        "backend": backend,
+        "scenario": scenario_name,
+        "pg_url": args.pg_url,
+        "sqlite_path": str(run_dir / "baseline.db"),
+        "engine_dir": str(run_dir / "engine"),
+        "files": files,
+    }
+    if pg is not None:
+        pg.recreate()
+    failed: dict[str, str] = {}
+    for role in roles:  # in this process: only the measured operations need their own
+        outcome = worker.execute({**task, "role": role, "phase": "setup"})
+        if outcome.get("status") == "error":
+            failed[role] = f"setup failed: {outcome.get('error')}"
+    measurements = []
+    order = roles if repeat % 2 == 0 else roles[::-1]
+    for role in order:
+        expected = (
+            scenario.engine_statistics(counts)
+            if role == "engine"
+            else scenario.baseline_counts(counts)
+        )
+        if role in failed:
+            m = Measurement(
+                backend, scenario_name, role, repeat, None, 0.0, "error", error=failed[role]
+            )
+        else:
+            os.sync()
+            if pg is not None:
+                pg.settle()
+            outcome, rss = spawn({**task, "role": role, "phase": "run"}, work_dir, args.timeout)
+            stats = outcome.get("statistics")
+            m = Measurement(
+                backend=backend,
+                scenario=scenario_name,
+                role=role,
+                repeat=repeat,
+                seconds=outcome.get("seconds"),
+                peak_rss_mb=round(rss, 1),
+                status=str(outcome.get("status")),
+                statistics=stats,
+                expected=expected,
+                mismatches=differences(expected, stats),
+                error=outcome.get("error"),
+            )
+        m.expected = expected
+        measurements.append(m)
+        _progress(m)
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return measurements
+
+
+def _progress(m: Measurement) -> None:
+    head = f"  {m.backend:<8} {m.scenario:<9} {m.role:<8} #{m.repeat + 1}"
+    if m.seconds is None or m.status != "succeeded":
+        console.print(f"{head}  [red]{m.status}: {m.error}[/red]")
+        return
+    check = "exact" if not m.mismatches else "[red]" + ", ".join(m.mismatches) + "[/red]"
+    console.print(f"{head}  {m.seconds:7.2f} s  peak RSS {m.peak_rss_mb:6.1f} MB  counts {check}")
+
+
+def summarize(measurements: list[Measurement]) -> list[dict[str, Any]]:
+    """One row per backend and scenario: median seconds, highest peak RSS, checks."""
+    rows = []
+    keys = dict.fromkeys((m.backend, m.scenario) for m in measurements)
+    for backend, scenario in keys:
+        row: dict[str, Any] = {
+            "backend": backend,
+            "scenario": scenario,
+            "target_ratio": target_ratio(backend, scenario),
+        }
+        for role in ROLES:
+            runs = [
+                m
+                for m in measurements
+                if (m.backend, m.scenario, m.role) == (backend, scenario, role)
+            ]
+            ok = [m for m in runs if m.status == "succeeded" and m.seconds is not None]
+            seconds = [m.seconds for m in ok if m.seconds is not None]
+            row[role] = {
+                "ran": bool(runs),
+                "seconds": statistics.median(seconds) if seconds else None,
+                "all_seconds": [m.seconds for m in runs],
+                "peak_rss_mb": max((m.peak_rss_mb for m in runs), default=None),
+                "exact": bool(ok) and len(ok) == len(runs) and not any(m.mismatches for m in runs),
+                "problems": sorted(
+                    {p for m in runs for p in ([m.error] if m.error else []) + m.mismatches}
+                ),
+            }
+        base, eng = row["baseline"]["seconds"], row["engine"]["seconds"]
+        row["ratio"] = eng / base if base and eng else None
+        rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], engine_state: str) -> None:
+    """The results: one line per backend and scenario."""
+    table = Table(title="mdhub engine vs raw SQL baseline (median seconds; peak RSS in MB)")
+    for name in ("Scenario", "Backend", "Baseline s", "Engine s", "Ratio", "Target"):
+        table.add_column(name, justify="left" if name in ("Scenario", "Backend") else "right")
+    for name in ("Engine RSS", "Baseline RSS"):
+        table.add_column(name, justify="right")
+    table.add_column("Engine statistics")
+    for row in rows:
+        base, eng = row["baseline"], row["engine"]
+        ratio = row["ratio"]
+        if ratio is None:
+            ratio_text = "—"
+        else:
+            color = "green" if ratio <= row["target_ratio"] else "red"
+            ratio_text = f"[{color}]{ratio:.2f}x[/{color}]"
+        if not eng["ran"]:
+            eng_seconds = eng_rss = check = engine_state
+        else:
+            eng_seconds = _seconds(eng["seconds"])
+            rss = eng["peak_rss_mb"]
+            color = "green" if rss is not None and rss < TARGET_PEAK_RSS_MB else "red"
+            eng_rss = f"[{color}]{rss:.0f}[/{color}]" if rss else "—"
+            problem = eng["problems"][0][:60] if eng["problems"] else "failed"
+            check = "[green]exact[/green]" if eng["exact"] else f"[red]{problem}[/red]"
+        table.add_row(
+            row["scenario"],
+            row["backend"],
+            _seconds(base["seconds"]) if base["ran"] else "—",
+            eng_seconds,
+            ratio_text,
+            f"≤ {row['target_ratio']}x",
+            eng_rss,
+            f"{base['peak_rss_mb']:.0f}" if base["ran"] and base["peak_rss_mb"] else "—",
+            check,
+        )
+    console.print(table)
+    for row in rows:
+        if row["baseline"]["ran"] and not row["baseline"]["exact"]:
+            problems = "; ".join(row["baseline"]["problems"])
+            console.print(f"[red]baseline {row['backend']} {row['scenario']}: {problems}[/red]")
+
+
+def _seconds(value: float | None) -> str:
+    return "error" if value is None else f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = dt.datetime.now(dt.UTC)
+    info = machine()
+    console.print(
+        f"[bold]mdhub bench[/bold]: {args.rows:,} rows, seed {args.seed}, "
+        f"{info['cpus']} CPUs ({info['cpu']}), {info['memory_mb']} MB RAM, "
+        f"Python {info['python']}, SQLite {info['sqlite']}"
+    )
+
+    data_dir = args.data_dir / f"vendors-{args.rows}-seed{args.seed}"
+    cached = is_current(args.rows, data_dir, args.seed)
+    t0 = time.perf_counter()
+    initial, next_, delete = generate(args.rows, data_dir, args.seed)
+    generate_seconds = time.perf_counter() - t0
+    counts = read_counts(data_dir)
+    size_mb = initial.stat().st_size / 1e6
+    console.print(
+        f"data: {data_dir} — initial {size_mb:.0f} MB, next {next_.stat().st_size / 1e6:.0f} MB, "
+        + ("cached" if cached else f"generated in {generate_seconds:.1f} s")
+    )
+    files = {
+        "initial": str(initial),
+        "next": str(next_),
+        "delete": str(delete),
+        "schema": str(data_dir / SCHEMA_FILE),
+    }
+
+    roles = [r for r in ROLES if args.only in (r, "all")]
+    engine_state = "not run"
+    if "engine" in roles and not engine.available():
+        if args.only == "engine":
+            console.print("[red]the engine (mdhub.services.hub) is not there yet[/red]")
+            return 2
+        roles.remove("engine")
+        engine_state = "pending"
+        console.print("[yellow]engine: mdhub.services.hub is not there yet — pending[/yellow]")
+
+    backends = list(BACKENDS) if args.backend == "both" else [args.backend]
+    pg: PgAdmin | None = None
+    if "postgres" in backends:
+        pg = PgAdmin(args.pg_url)
+        try:
+            info["postgres"] = pg.server_version()
+        except psycopg.Error as exc:
+            if args.backend == "postgres":
+                console.print(f"[red]PostgreSQL is not reachable: {exc}[/red]")
+                return 2
+            console.print(f"[yellow]PostgreSQL is not reachable, skipped: {exc}[/yellow]")
+            backends.remove("postgres")
+            pg = None
+    if "postgres" in info:
+        console.print(f"PostgreSQL {info['postgres']} at {pg.dbname if pg else '?'}")
+
+    work_dir = args.data_dir / "runs" / f"{started:%Y%m%dT%H%M%S}-{os.getpid()}"
+    work_dir.mkdir(parents=True)
+    measurements: list[Measurement] = []
+    try:
+        for backend in backends:
+            for scenario in args.scenarios:
+                for repeat in range(args.repeat):
+                    measurements += run_scenario(
+                        backend,
+                        scenario,
+                        repeat,
+                        roles,
+                        files,
+                        counts,
+                        args,
+                        pg if backend == "postgres" else None,
+                        work_dir,
+                    )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    rows = summarize(measurements)
+    print_table(rows, engine_state)
+    if args.json:
+        report = {
+            "started": started.isoformat(timespec="seconds"),
+            "command": shlex.join(
+                [Path(sys.executable).name, "-m", "bench", *(argv or sys.argv[1:])]
+            ),
+            "rows": args.rows,
+            "seed": args.seed,
+            "repeat": args.repeat,
+            "machine": info,
+            "data": {
+                "dir": str(data_dir),
+                "cached": cached,
+                "generate_seconds": None if cached else round(generate_seconds, 2),
+                "counts": asdict(counts),
+                "bytes": {name: Path(path).stat().st_size for name, path in files.items()},
+            },
+            "engine": "ran" if "engine" in roles else engine_state,
+            "summary": rows,
+            "runs": [asdict(m) for m in measurements],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {args.json}")
+    failed = any(m.status != "succeeded" or m.mismatches for m in measurements)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
