@@ -17,7 +17,7 @@ class Settings:
     """Everything mdhub needs to know about where it runs.
 
     `database_url` is a SQLAlchemy URL. For SQLite the metadata lives in that file and the dataset
-    tables in a sibling file `<stem>-data.db` (see docs/architecture.md, "Two SQLite files").
+    tables in a sibling file `<stem>-data.db` (see docs/architecture.md, "Two stores").
     """
 
     data_dir: Path = Path("mdhub-data")

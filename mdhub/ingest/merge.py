@@ -354,7 +354,10 @@ def _keys_in_staging(stg: str, target: Target) -> str:
     hash or a temporary index); a correlated EXISTS over the unindexed staging table would be
     planned by SQLite as a scan of staging per row. Keys are never NULL, so NOT IN is exact."""
     keys = quote_list(target.keys)
-    return f"({quote_list(target.keys, quote(target.table) + '.')}) IN (SELECT {keys} FROM {stg})"
+    left = quote_list(target.keys, quote(target.table) + ".")
+    # A single key stays a plain column: SQLite then drives the delete by the key's index.
+    left = left if len(target.keys) == 1 else f"({left})"
+    return f"{left} IN (SELECT {keys} FROM {stg})"
 
 
 def _log_changes(conn: Connection, target: Target, version: int, select_op_and_keys: str) -> None:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from mdhub.db.tables import job_log, versions
+from mdhub.errors import JobCancelled
 from mdhub.ingest import apply as apply_module
 from mdhub.ingest import merge
 from mdhub.services import jobs
@@ -120,3 +121,26 @@ def test_kill_9_in_the_middle_of_a_merge_leaves_the_data_as_it_was(
     with hub.dbs.data.connect() as conn:
         applied = conn.execute(select(versions.c.version).where(versions.c.job_id == job_id)).all()
     assert applied == [(2,)]
+
+
+class _CancelAfterFirstBatch:
+    """A reporter whose job is cancelled as soon as the first rows were read."""
+
+    def progress(self, rows_read: int, bytes_read: int) -> None:
+        self.rows = rows_read
+
+    def log(self, message: str, level: str = "info") -> None:
+        return None
+
+    def check_cancelled(self) -> None:
+        raise JobCancelled("the job was cancelled")
+
+
+def test_a_cancelled_job_changes_nothing(hub: Hub, tmp_path: Path) -> None:
+    _load(hub, tmp_path, 20)
+    before = table_rows(hub, "vendors")
+    path = write_csv(tmp_path / "next.csv", [vendor(i, qty=9) for i in range(30)])
+    job = hub.run(hub.submit("vendors", path), _CancelAfterFirstBatch())
+    assert job["status"] == "cancelled" and job["error"]["code"] == "cancelled"
+    assert table_rows(hub, "vendors") == before
+    assert hub.dataset("vendors").version == 1
