@@ -18,6 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy mdhub
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -69,7 +69,7 @@ JOB_WORK_MEM = "256MB"
 
 class PostgresDialect:
     name = "postgresql"
-    unique_violation = (psycopg.errors.UniqueViolation,)
+    unique_violation: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
     _types: ClassVar[dict[str, str]] = {
         "string": "TEXT",
         "integer": "BIGINT",
@@ -142,7 +142,7 @@ class _CopyLoader:
 
 class SqliteDialect:
     name = "sqlite"
-    unique_violation = (sqlite3.IntegrityError,)
+    unique_violation: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
     _types: ClassVar[dict[str, str]] = {
         "string": "TEXT",
         "integer": "INTEGER",

@@ -260,7 +260,7 @@ def _upsert(
             ),
         )
     )
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.exec_driver_sql(
             f"SELECT {quote(OP_COLUMN)}, count(*) FROM {quote(diff)} GROUP BY {quote(OP_COLUMN)}"
         ).all()

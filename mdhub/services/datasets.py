@@ -123,7 +123,8 @@ def create_dataset(
         if exists:
             raise Conflict(f"dataset '{name}' already exists")
         new_id = conn.execute(
-            insert(datasets).values(
+            insert(datasets)
+            .values(
                 workspace_id=ws,
                 name=name,
                 table_name=f"_pending_{name}_{now.timestamp()}",
@@ -135,7 +136,8 @@ def create_dataset(
                 created_at=now,
                 updated_at=now,
             )
-        ).inserted_primary_key[0]
+            .returning(datasets.c.id)
+        ).scalar_one()
         table = dataset_tables.table_name_for(new_id, name)
         conn.execute(update(datasets).where(datasets.c.id == new_id).values(table_name=table))
         if parsed is not None:

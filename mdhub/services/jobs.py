@@ -62,7 +62,8 @@ def create_job(
     found = {p.dataset: get_dataset(dbs, workspace, p.dataset) for p in parts}
     with dbs.meta.begin() as conn:
         job_id = conn.execute(
-            insert(jobs).values(
+            insert(jobs)
+            .values(
                 workspace_id=workspace_id(conn, workspace),
                 status="queued",
                 dry_run=dry_run,
@@ -74,7 +75,8 @@ def create_job(
                 attempt=0,
                 created_at=_now(),
             )
-        ).inserted_primary_key[0]
+            .returning(jobs.c.id)
+        ).scalar_one()
         conn.execute(
             insert(job_parts),
             [
