@@ -7,112 +7,35 @@ job id: it is the job's "applied" mark, so a crash after the commit is recovered
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from mdhub.core.schema import Field, Schema
+from mdhub.core.schema import Schema
 from mdhub.db import dataset_tables
-from mdhub.db.dialect import Dialect, column_sql, dialect_for, quote
+from mdhub.db.dialect import Dialect, dialect_for
 from mdhub.db.engine import Databases
 from mdhub.db.tables import versions
 from mdhub.errors import InputError, InternalError, MdhubError, RowErrors
 from mdhub.ingest import merge, pipeline
-from mdhub.ingest.columns import Resolution, resolve_columns
-from mdhub.ingest.model import LINE_COLUMN, ErrorCollector, RawBatch, ReadOptions, RowError
-from mdhub.ingest.readers import open_reader
-from mdhub.ingest.validate import validate_batch
-
-STAT_NAMES = ("read", "inserted", "updated", "unchanged", "deleted", "failed")
-
-
-@dataclass(frozen=True)
-class DatasetRef:
-    """What the engine needs to know of a dataset."""
-
-    id: int
-    name: str
-    table: str
-    schema: Schema | None
-    keys: tuple[str, ...]
-    schema_policy: str = "reject"
-
-
-@dataclass(frozen=True)
-class PartSpec:
-    """One file to apply: its name in the job, target dataset, operation and how to read it."""
-
-    name: str
-    dataset: DatasetRef
-    operation: str
-    path: Path
-    read: ReadOptions = field(default_factory=ReadOptions)
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    """`max_errors`: how many row errors a job may have and still apply its valid rows
-    (0 = any error fails the job; None = no limit, i.e. skip invalid rows)."""
-
-    dry_run: bool = False
-    max_errors: int | None = 0
-
-
-class Reporter(Protocol):
-    """Where a running job reports progress and log lines, and learns it was cancelled."""
-
-    def progress(self, rows_read: int, bytes_read: int) -> None: ...
-
-    def log(self, message: str, level: str = "info") -> None: ...
-
-    def check_cancelled(self) -> None: ...
-
-
-class SilentReporter:
-    def progress(self, rows_read: int, bytes_read: int) -> None:
-        return None
-
-    def log(self, message: str, level: str = "info") -> None:
-        return None
-
-    def check_cancelled(self) -> None:
-        return None
-
-
-def empty_statistics() -> dict[str, int]:
-    return dict.fromkeys(STAT_NAMES, 0)
-
-
-@dataclass
-class PartOutcome:
-    name: str
-    dataset: str
-    operation: str
-    statistics: dict[str, int] = field(default_factory=empty_statistics)
-
-
-@dataclass
-class ApplyOutcome:
-    """What a job did (or, for a dry run or a failure, would have done / got to)."""
-
-    statistics: dict[str, int] = field(default_factory=empty_statistics)
-    parts: list[PartOutcome] = field(default_factory=list)
-    versions: dict[str, int] = field(default_factory=dict)
-    schemas: dict[int, Schema] = field(default_factory=dict)
-    row_counts: dict[int, int] = field(default_factory=dict)
-    sample: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    error_count: int = 0
-    error: MdhubError | None = None
+from mdhub.ingest.columns import Resolution
+from mdhub.ingest.job import (
+    ApplyOptions,
+    ApplyOutcome,
+    DatasetRef,
+    PartOutcome,
+    PartSpec,
+    Progress,
+    Reporter,
+    SilentReporter,
+    empty_statistics,
+)
+from mdhub.ingest.loading import Loading, PartReader
+from mdhub.ingest.model import ErrorCollector
 
 
 @dataclass
@@ -125,20 +48,6 @@ class _DatasetState:
     full_load: bool = False
     statistics: dict[str, int] = field(default_factory=empty_statistics)
     operations: list[str] = field(default_factory=list)
-
-
-class _Progress:
-    """Totals across parts, reported to the Reporter."""
-
-    def __init__(self, reporter: Reporter) -> None:
-        self.reporter = reporter
-        self.rows_read = 0
-        self.bytes_done = 0
-
-    def update(self, rows: int, bytes_read: int) -> None:
-        self.rows_read += rows
-        self.reporter.progress(self.rows_read, self.bytes_done + bytes_read)
-        self.reporter.check_cancelled()
 
 
 def apply_job(
@@ -156,7 +65,7 @@ def apply_job(
     dialect = dialect_for(dbs.kind)
     outcome = ApplyOutcome()
     collector = ErrorCollector()
-    progress = _Progress(reporter)
+    progress = Progress(reporter)
     with dbs.data.connect() as conn:
         transaction = conn.begin()
         try:
@@ -279,12 +188,12 @@ def _apply_part(
     index: int,
     options: ApplyOptions,
     collector: ErrorCollector,
-    progress: _Progress,
+    progress: Progress,
     outcome: ApplyOutcome,
     result: PartOutcome,
 ) -> None:
     """Read, validate, stage and merge one part, counting into `result.statistics`."""
-    with _PartReader(part, state) as reading:
+    with PartReader(part, state.schema) as reading:
         resolution = reading.resolve()
         merge.check_operation(part.operation, resolution.schema.primary_key)
         _apply_resolution(conn, dialect, state, resolution, outcome)
@@ -298,7 +207,7 @@ def _apply_part(
             keys=resolution.schema.primary_key,
             fields=tuple(resolution.schema.field_names),
         )
-        loading = _Loading(conn, dialect, part, resolution, options, collector, progress)
+        loading = Loading(conn, dialect, part, resolution, options, collector, progress)
         started = time.monotonic()
         if _loads_directly(conn, part.operation, target):
             if part.operation == "overwrite" and not target.keys:
@@ -414,160 +323,3 @@ def _reject_conflicts(
                 conn, staged, target, collector, exists=part.operation == "insert"
             )
     return dropped
-
-
-class _PartReader:
-    """A part's open reader, its first batch (for inference) and the rest; can start over."""
-
-    def __init__(self, part: PartSpec, state: _DatasetState) -> None:
-        self.part = part
-        self.state = state
-        self.column_names: list[str] | None = None
-        if not part.read.header:
-            if state.schema is None:
-                raise InputError(
-                    f"part {part.name}: a file without a header row needs a dataset with a schema"
-                )
-            self.column_names = state.schema.field_names
-        self._open()
-
-    def _open(self) -> None:
-        self.reader = open_reader(
-            self.part.path, self.part.read, column_names=self.column_names, part=self.part.name
-        )
-        self._rest = iter(self.reader)
-        self.first = next(self._rest, None)
-
-    def reopen(self) -> None:
-        self.reader.close()
-        self._open()
-
-    def resolve(self) -> Resolution:
-        columns = list(self.reader.columns)
-        sample = (
-            self.first.columns
-            if self.first is not None
-            else {c: pa.array([], pa.string()) for c in columns}
-        )
-        ref = self.state.ref
-        return resolve_columns(
-            self.state.schema,
-            dataset=ref.name,
-            keys=ref.keys,
-            schema_policy=ref.schema_policy,
-            part=self.part.name,
-            operation=self.part.operation,
-            columns=columns,
-            sample=sample,
-        )
-
-    def batches(self) -> Iterator[RawBatch]:
-        if self.first is None:
-            return self._rest
-        return itertools.chain([self.first], self._rest)
-
-    def __enter__(self) -> _PartReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.reader.close()
-
-
-class _Loading:
-    """Runs the read → validate → bulk-load pipeline of one part into a table."""
-
-    def __init__(
-        self,
-        conn: Connection,
-        dialect: Dialect,
-        part: PartSpec,
-        resolution: Resolution,
-        options: ApplyOptions,
-        collector: ErrorCollector,
-        progress: _Progress,
-    ) -> None:
-        self.conn = conn
-        self.dialect = dialect
-        self.part = part
-        self.resolution = resolution
-        self.options = options
-        self.collector = collector
-        self.progress = progress
-        schema = resolution.schema
-        self.fields = [
-            _as_required(schema.field(c)) if c in schema.primary_key else schema.field(c)
-            for c in resolution.used
-        ]
-        # Overwrite compares whole rows: columns the file lacks are staged as NULL.
-        self.staged_columns = (
-            tuple(schema.field_names) if part.operation == "overwrite" else tuple(resolution.used)
-        )
-        self.staging = ""
-
-    def direct(self, reading: _PartReader, target: merge.Target) -> pipeline.StageCounts | None:
-        """Load straight into the dataset table; None (and nothing loaded) if the file holds a
-        repeated key or unique value, which the staging path then reports line by line."""
-        mark = self.collector.mark()
-        rows_mark = self.progress.rows_read
-        savepoint = self.conn.begin_nested()
-        try:
-            counts = self._load(reading, target.table, self.resolution.used)
-        except self.dialect.unique_violation:
-            savepoint.rollback()
-            self.collector.reset(mark)
-            self.progress.rows_read = rows_mark
-            self.progress.reporter.log(
-                f"part {self.part.name}: a key or unique value repeats; checking line by line"
-            )
-            return None
-        except BaseException:
-            savepoint.rollback()
-            raise
-        savepoint.commit()
-        return counts
-
-    def into_staging(self, reading: _PartReader, index: int) -> pipeline.StageCounts:
-        self.staging = f"_mdhub_stage_{index}"
-        schema = self.resolution.schema
-        columns_sql = [column_sql(self.dialect, schema.field(c)) for c in self.staged_columns]
-        self.conn.exec_driver_sql(
-            self.dialect.create_staging_sql(
-                self.staging, ", ".join([*columns_sql, f"{quote(LINE_COLUMN)} BIGINT"])
-            )
-        )
-        return self._load(reading, self.staging, [*self.resolution.used, LINE_COLUMN])
-
-    def _load(self, reading: _PartReader, table: str, columns: list[str]) -> pipeline.StageCounts:
-        used = self.resolution.used
-        loader = self.dialect.open_loader(self.conn, table, columns)
-        try:
-            counts = pipeline.stage(
-                reading.batches(),
-                validate=lambda batch: validate_batch(
-                    self.fields,
-                    _only(batch, used),
-                    missing_values=self.resolution.schema.missing_values,
-                    part=self.part.name,
-                    collector=self.collector,
-                ),
-                loader=loader,
-                keep_loading=lambda: not _over_budget(self.collector, self.options),
-                on_batch=self.progress.update,
-            )
-        except BaseException as exc:
-            loader.close(exc)
-            raise
-        loader.close()
-        return counts
-
-
-def _over_budget(collector: ErrorCollector, options: ApplyOptions) -> bool:
-    return options.max_errors is not None and collector.count > options.max_errors
-
-
-def _only(batch: RawBatch, used: list[str]) -> RawBatch:
-    return replace(batch, columns={c: batch.columns[c] for c in used})
-
-
-def _as_required(f: Field) -> Field:
-    return replace(f, constraints=replace(f.constraints, required=True))

@@ -299,24 +299,9 @@ def _delete_listed(
     staged_rows: int,
     want_sample: bool,
 ) -> MergeResult:
-    stg, tgt = quote(staged.table), quote(target.table)
-    listed = _keys_in_staging(stg, target)
     result = MergeResult()
-    if want_sample:
-        result.sample["deleted"] = [
-            {"before": row}
-            for row in _rows(
-                conn,
-                f"SELECT {quote_list(target.fields)} FROM {tgt} WHERE {listed} LIMIT {SAMPLE_ROWS}",
-            )
-        ]
-    _log_changes(
-        conn,
-        target,
-        version,
-        f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {listed}",
-    )
-    result.deleted = conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {listed}").rowcount
+    listed = _keys_in_staging(quote(staged.table), target)
+    result.deleted = _delete_where(conn, target, version, listed, result, want_sample)
     result.unchanged = staged_rows - result.deleted
     return result
 
@@ -329,14 +314,26 @@ def _delete_unlisted(
     result: MergeResult,
     want_sample: bool,
 ) -> int:
-    stg, tgt = quote(staged.table), quote(target.table)
-    unlisted = "NOT " + _keys_in_staging(stg, target)
+    unlisted = "NOT " + _keys_in_staging(quote(staged.table), target)
+    return _delete_where(conn, target, version, unlisted, result, want_sample)
+
+
+def _delete_where(
+    conn: Connection,
+    target: Target,
+    version: int,
+    condition: str,
+    result: MergeResult,
+    want_sample: bool,
+) -> int:
+    """Log, sample (dry run) and delete the target rows matching `condition`."""
+    tgt = quote(target.table)
     if want_sample:
         result.sample["deleted"] = [
             {"before": row}
             for row in _rows(
                 conn,
-                f"SELECT {quote_list(target.fields)} FROM {tgt} WHERE {unlisted} "
+                f"SELECT {quote_list(target.fields)} FROM {tgt} WHERE {condition} "
                 f"LIMIT {SAMPLE_ROWS}",
             )
         ]
@@ -344,9 +341,9 @@ def _delete_unlisted(
         conn,
         target,
         version,
-        f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {unlisted}",
+        f"SELECT 'delete', {quote_list(target.keys, tgt + '.')} FROM {tgt} WHERE {condition}",
     )
-    return conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {unlisted}").rowcount
+    return int(conn.exec_driver_sql(f"DELETE FROM {tgt} WHERE {condition}").rowcount)
 
 
 def _keys_in_staging(stg: str, target: Target) -> str:

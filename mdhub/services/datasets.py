@@ -15,7 +15,7 @@ from mdhub.db.dialect import dialect_for
 from mdhub.db.engine import Databases
 from mdhub.db.tables import datasets, versions, workspaces
 from mdhub.errors import Conflict, InvalidRequest, NotFound
-from mdhub.ingest.apply import DatasetRef
+from mdhub.ingest.job import DatasetRef
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

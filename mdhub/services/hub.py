@@ -10,7 +10,7 @@ from mdhub.config import Settings
 from mdhub.db import migrate
 from mdhub.db.engine import Databases, open_databases
 from mdhub.errors import NotFound
-from mdhub.ingest.apply import Reporter
+from mdhub.ingest.job import Reporter
 from mdhub.services import datasets, jobs
 from mdhub.services.datasets import Dataset
 

@@ -14,7 +14,8 @@ from mdhub.core.schema import Schema
 from mdhub.db.engine import Databases
 from mdhub.db.tables import datasets, job_log, job_parts, jobs, row_errors, versions
 from mdhub.errors import InternalError, InvalidRequest, JobCancelled, NotFound
-from mdhub.ingest.apply import ApplyOptions, ApplyOutcome, PartSpec, Reporter, apply_job
+from mdhub.ingest.apply import apply_job
+from mdhub.ingest.job import ApplyOptions, ApplyOutcome, PartSpec, Reporter
 from mdhub.ingest.merge import OPERATIONS
 from mdhub.ingest.model import FORMATS, ReadOptions
 from mdhub.services.datasets import get_dataset, workspace_id
