@@ -33,7 +33,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, memory, worker
+from bench import memory, worker
 from bench.baseline import libpq_url
 from bench.generate import SCHEMA_FILE, Counts, generate, is_current, read_counts
 from bench.scenarios import (
@@ -416,13 +416,6 @@ def main(argv: list[str] | None = None) -> int:
 
     roles = [r for r in ROLES if args.only in (r, "all")]
     engine_state = "not run"
-    if "engine" in roles and not engine.available():
-        if args.only == "engine":
-            console.print("[red]the engine (mdhub.services.hub) is not there yet[/red]")
-            return 2
-        roles.remove("engine")
-        engine_state = "pending"
-        console.print("[yellow]engine: mdhub.services.hub is not there yet — pending[/yellow]")
 
     backends = list(BACKENDS) if args.backend == "both" else [args.backend]
     pg: PgAdmin | None = None
