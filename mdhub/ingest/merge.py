@@ -60,10 +60,6 @@ def _scalar(conn: Connection, sql: str, **params: Any) -> int:
     return int(conn.execute(text(sql), params).scalar() or 0)
 
 
-def count_rows(conn: Connection, table: str) -> int:
-    return _scalar(conn, f"SELECT count(*) FROM {quote(table)}")
-
-
 def is_empty(conn: Connection, table: str) -> bool:
     return conn.exec_driver_sql(f"SELECT 1 FROM {quote(table)} LIMIT 1").first() is None
 
