@@ -185,8 +185,6 @@ def run_job(
             status="failed",
         )
         raise
-    for note in outcome.notes:
-        reporter.log(note)
     _finish(dbs, job_id, outcome, status="failed" if outcome.error else "succeeded")
     return get_job(dbs, job_id)
 
@@ -246,8 +244,11 @@ def _finish(dbs: Databases, job_id: int, outcome: ApplyOutcome, *, status: str) 
             )
         if status == "succeeded" and not job.dry_run:
             for name, version in outcome.versions.items():
-                values: dict[str, Any] = {"version": version, "last_job_id": job_id}
-                values["updated_at"] = now
+                values: dict[str, Any] = {
+                    "version": version,
+                    "last_job_id": job_id,
+                    "updated_at": now,
+                }
                 ds_id = conn.execute(
                     select(datasets.c.id).where(
                         datasets.c.workspace_id == job.workspace_id, datasets.c.name == name
