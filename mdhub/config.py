@@ -29,6 +29,8 @@ class Settings:
     admin_password: str | None = None
     max_upload_bytes: int = 10 * 1024**3
     max_decompressed_bytes: int = 100 * 1024**3
+    lease_seconds: float = 30.0
+    log_format: str = "json"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -49,6 +51,8 @@ class Settings:
             "admin_password": os.environ.get("MDHUB_ADMIN_PASSWORD") or None,
             "max_upload_bytes": _int_env("MDHUB_MAX_UPLOAD_BYTES", 10 * 1024**3),
             "max_decompressed_bytes": _int_env("MDHUB_MAX_DECOMPRESSED_BYTES", 100 * 1024**3),
+            "lease_seconds": float(os.environ.get("MDHUB_LEASE_SECONDS") or 30.0),
+            "log_format": os.environ.get("MDHUB_LOG_FORMAT") or "json",
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -6,9 +6,13 @@
     │   └── UnsupportedOperation  400  an operation the dataset cannot take
     ├── NotFound                  404  no such dataset, job or record (in this workspace)
     ├── Conflict                  409  the object exists, or is in a state that forbids this
+    │   └── IdempotencyInFlight   409  the first request with this Idempotency-Key is still running
+    ├── PayloadTooLarge           413  a request body over MDHUB_MAX_UPLOAD_BYTES
     ├── InputError                422  a file that cannot be read (encoding, structure, columns)
     ├── RowErrors                 422  rows that failed validation, past the allowed number
+    ├── IdempotencyKeyReused      422  an Idempotency-Key sent again with a different request
     ├── JobCancelled              409  the job was cancelled while it ran
+    ├── LeaseLost                 409  a worker's claim on a job was taken over (it must not commit)
     ├── DatabaseNotMigrated       503  the database is behind the code: run `mdhub migrate`
     └── InternalError             500  anything unexpected (a bug)
 
@@ -60,6 +64,15 @@ class Conflict(MdhubError):
     status = 409
 
 
+class IdempotencyInFlight(Conflict):
+    code = "idempotency_in_flight"
+
+
+class PayloadTooLarge(MdhubError):
+    code = "payload_too_large"
+    status = 413
+
+
 class InputError(MdhubError):
     """A file that cannot be read at all: bad encoding, broken structure, wrong columns."""
 
@@ -74,8 +87,18 @@ class RowErrors(MdhubError):
     status = 422
 
 
+class IdempotencyKeyReused(MdhubError):
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class JobCancelled(MdhubError):
     code = "cancelled"
+    status = 409
+
+
+class LeaseLost(MdhubError):
+    code = "lease_lost"
     status = 409
 
 

@@ -128,9 +128,7 @@ def apply(
             keys=keys.split(",") if keys else None,
             read_options=read_options,
         )
-        with output.JobProgress(
-            hub.dbs, job_id, total=file.stat().st_size, enabled=not as_json
-        ) as reporter:
+        with output.JobProgress(total=file.stat().st_size, enabled=not as_json) as reporter:
             job = hub.run(job_id, reporter)
     except MdhubError as exc:
         _fail(exc, EXIT_REJECTED)

@@ -8,18 +8,14 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mdhub.db.engine import Databases
-from mdhub.services.jobs import DbReporter
-
 console = Console()
 STATISTICS = ("read", "inserted", "updated", "unchanged", "deleted", "failed")
 
 
 class JobProgress:
-    """A Reporter that records progress in the database and draws a progress bar."""
+    """A Reporter that draws a job's progress bar (the worker records it in the database)."""
 
-    def __init__(self, dbs: Databases, job_id: int, *, total: int, enabled: bool) -> None:
-        self._inner = DbReporter(dbs, job_id)
+    def __init__(self, *, total: int, enabled: bool) -> None:
         self._progress = Progress(
             TextColumn("[bold]applying"),
             BarColumn(),
@@ -41,13 +37,12 @@ class JobProgress:
 
     def progress(self, rows_read: int, bytes_read: int) -> None:
         self._progress.update(self._task, completed=bytes_read, rows=rows_read)
-        self._inner.progress(rows_read, bytes_read)
 
     def log(self, message: str, level: str = "info") -> None:
-        self._inner.log(message, level)
+        return None
 
     def check_cancelled(self) -> None:
-        self._inner.check_cancelled()
+        return None
 
 
 def print_job(job: dict[str, Any]) -> None:

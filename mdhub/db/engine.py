@@ -66,8 +66,10 @@ def open_databases(database_url: str) -> Databases:
             raise InvalidRequest("SQLite needs a file path: sqlite:///path/to/mdhub.db")
         meta_path = Path(url.database)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
-        meta = _sqlite_engine(meta_path)
-        data = _sqlite_engine(data_file_for(meta_path))
+        # Metadata transactions are short and often read before they write: BEGIN IMMEDIATE
+        # takes the write lock up front, so they queue on busy_timeout instead of failing.
+        meta = _sqlite_engine(meta_path, begin="BEGIN IMMEDIATE")
+        data = _sqlite_engine(data_file_for(meta_path), begin="BEGIN")
         return Databases(meta=meta, data=data, kind="sqlite")
     if url.get_backend_name() == "postgresql":
         engine = create_engine(
@@ -85,7 +87,7 @@ def open_databases(database_url: str) -> Databases:
     )
 
 
-def _sqlite_engine(path: Path) -> Engine:
+def _sqlite_engine(path: Path, *, begin: str) -> Engine:
     # NullPool: each connection is opened for one unit of work, so no thread ever shares one.
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
 
@@ -101,6 +103,6 @@ def _sqlite_engine(path: Path) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(begin)
 
     return engine

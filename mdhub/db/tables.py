@@ -67,11 +67,19 @@ jobs = Table(
     Column("result", JSON, nullable=True),
     Column("error", JSON, nullable=True),
     Column("error_count", BigInteger, nullable=False, default=0),
+    # The fencing token: raised by each claim; only the holder of the newest attempt may
+    # commit (see mdhub.worker.queue).
     Column("attempt", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # Order of acceptance: jobs on one dataset apply in this order (invariant 6).
+    Column("queue_position", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
     Index("ix_jobs_status", "status"),
+    Index("ix_jobs_queue", "status", "queue_position"),
 )
 
 job_parts = Table(
@@ -116,6 +124,22 @@ job_log = Table(
     Column("level", String(8), nullable=False),
     Column("message", Text, nullable=False),
     Index("ix_job_log_job", "job_id", "id"),
+)
+
+# A request's Idempotency-Key and the first answer given to it (invariant 3).
+idempotency_keys = Table(
+    "idempotency_keys",
+    meta_metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", JSON, nullable=True),
+    Column("location", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
 )
 
 # In the dataset store, committed in the same transaction as the rows: a version row is the

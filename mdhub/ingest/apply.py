@@ -8,6 +8,7 @@ job id: it is the job's "applied" mark, so a crash after the commit is recovered
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +21,20 @@ from mdhub.db import dataset_tables
 from mdhub.db.dialect import Dialect, dialect_for
 from mdhub.db.engine import Databases
 from mdhub.db.tables import versions
-from mdhub.errors import InputError, InternalError, MdhubError, RowErrors
+from mdhub.errors import (
+    InputError,
+    InternalError,
+    JobCancelled,
+    LeaseLost,
+    MdhubError,
+    RowErrors,
+)
 from mdhub.ingest import merge, pipeline
 from mdhub.ingest.columns import Resolution
 from mdhub.ingest.job import (
     ApplyOptions,
     ApplyOutcome,
+    CommitGuard,
     DatasetRef,
     PartOutcome,
     PartSpec,
@@ -56,10 +65,12 @@ def apply_job(
     parts: list[PartSpec],
     options: ApplyOptions = ApplyOptions(),
     reporter: Reporter | None = None,
+    guard: CommitGuard | None = None,
 ) -> ApplyOutcome:
     """Apply all parts atomically; failures are returned in `outcome.error`, never half-applied.
 
-    A `JobCancelled` raised by the reporter propagates after the rollback.
+    `guard` wraps the commit (a worker's fencing check). A `JobCancelled` raised by the
+    reporter, or a `LeaseLost` raised by the guard, propagates after the rollback.
     """
     reporter = reporter or SilentReporter()
     dialect = dialect_for(dbs.kind)
@@ -103,10 +114,11 @@ def apply_job(
                 transaction.rollback()
             else:
                 _record_versions(conn, job_id, states.values())
-                transaction.commit()
+                with guard(conn) if guard else nullcontext():
+                    transaction.commit()
         except MdhubError as exc:
             transaction.rollback()
-            if exc.code == "cancelled":
+            if isinstance(exc, JobCancelled | LeaseLost):
                 raise
             outcome.error = exc
         except Exception as exc:

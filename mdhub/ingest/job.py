@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from sqlalchemy import Connection
 
 from mdhub.core.schema import Schema
 from mdhub.errors import MdhubError
@@ -43,6 +47,10 @@ class ApplyOptions:
 
     dry_run: bool = False
     max_errors: int | None = 0
+
+
+# Wraps a job's commit on its data connection; raises to stop the commit (see worker.queue).
+CommitGuard = Callable[[Connection], AbstractContextManager[None]]
 
 
 class Reporter(Protocol):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,13 @@ from mdhub.db import migrate
 from mdhub.db.engine import Databases, open_databases
 from mdhub.errors import NotFound
 from mdhub.ingest.job import Reporter
-from mdhub.services import datasets, jobs
+from mdhub.services import datasets, job_views, jobs
 from mdhub.services.datasets import Dataset
+from mdhub.storage import Storage, open_storage
+from mdhub.worker.pool import Worker, WorkerOptions
+from mdhub.worker.runner import LOCAL_FILE
+
+WAIT_POLL_SECONDS = 0.2
 
 FORMAT_BY_SUFFIX = {
     ".csv": "csv",
@@ -38,6 +44,7 @@ class Hub:
 
     settings: Settings
     dbs: Databases
+    storage: Storage = field(repr=False)
     workspace: str = "default"
 
     @classmethod
@@ -50,7 +57,7 @@ class Hub:
         except Exception:
             dbs.dispose()
             raise
-        return cls(settings=settings, dbs=dbs)
+        return cls(settings=settings, dbs=dbs, storage=open_storage(settings.storage_url))
 
     def close(self) -> None:
         self.dbs.dispose()
@@ -106,7 +113,8 @@ class Hub:
         part = jobs.NewPart(
             dataset=dataset,
             operation=operation,
-            location=path.resolve(),
+            location=f"{LOCAL_FILE}{path.resolve()}",
+            bytes=path.stat().st_size,
             format=format or guess_format(path),
             name=path.name,
             read_options=read_options or {},
@@ -115,13 +123,24 @@ class Hub:
             self.dbs, self.workspace, [part], dry_run=dry_run, max_errors=max_errors
         )
 
-    def run(self, job_id: int, reporter: Reporter | None = None) -> dict[str, Any]:
-        """Run a queued job in this thread; returns the finished job."""
-        return jobs.run_job(self.dbs, job_id, workspace=self.workspace, reporter=reporter)
+    def run(self, job_id: int, viewer: Reporter | None = None) -> dict[str, Any]:
+        """Run a queued job in this thread as soon as it is its turn (or wait while a running
+        server's worker runs it); returns the finished job."""
+        worker = Worker(
+            self.dbs,
+            self.storage,
+            options=WorkerOptions(lease_seconds=self.settings.lease_seconds),
+        )
+        while True:
+            worker.run_once(job_id=job_id, viewer=viewer)
+            job = self.job(job_id)
+            if job["status"] in jobs.FINAL_STATES:
+                return job
+            time.sleep(WAIT_POLL_SECONDS)
 
     def apply(self, dataset: str, path: Path, **options: Any) -> dict[str, Any]:
         """`submit` then `run`: apply one file now and return the finished job."""
         return self.run(self.submit(dataset, path, **options))
 
     def job(self, job_id: int) -> dict[str, Any]:
-        return jobs.get_job(self.dbs, job_id)
+        return job_views.get_job(self.dbs, job_id, workspace=self.workspace)

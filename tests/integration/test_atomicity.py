@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from mdhub.db.tables import job_log, versions
 from mdhub.errors import JobCancelled
 from mdhub.ingest import apply as apply_module
 from mdhub.ingest import merge
-from mdhub.services import jobs
 from mdhub.services.hub import Hub
+from mdhub.worker import queue, runner
 from tests.helpers import VENDORS_SCHEMA, table_rows, vendor, write_csv
 
 
@@ -40,13 +41,12 @@ def test_an_exception_in_the_middle_of_a_merge_changes_nothing(
     # The rows are already inserted and updated when the change log is written.
     monkeypatch.setattr(merge, "_log_changes", explode)
     rows = [vendor(i, name="changed") for i in range(40)] + [vendor(1000)]
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        hub.apply("vendors", write_csv(tmp_path / "next.csv", rows))
+    job = hub.apply("vendors", write_csv(tmp_path / "next.csv", rows))
+    assert job["status"] == "failed" and job["error"]["code"] == "internal_error"
+    assert "disk on fire" in job["error"]["message"]
     assert table_rows(hub, "vendors") == before
     dataset = hub.dataset("vendors")
     assert (dataset.version, dataset.row_count) == (1, 50)
-    job = hub.job(dataset.last_job_id + 1)  # type: ignore[operator]
-    assert job["status"] == "failed" and job["error"]["code"] == "internal_error"
 
 
 def test_a_job_that_committed_before_a_crash_is_finalized_not_reapplied(
@@ -55,8 +55,11 @@ def test_a_job_that_committed_before_a_crash_is_finalized_not_reapplied(
     _load(hub, tmp_path, 10)
     path = write_csv(tmp_path / "next.csv", [vendor(i, qty=7) for i in range(12)])
     job_id = hub.submit("vendors", path)
-    parts = jobs._part_specs(hub.dbs, job_id, "default")
-    # The worker commits the data, then dies before recording the outcome.
+    held = queue.claim(hub.dbs, "first-worker", only=job_id, lease_seconds=0.01)
+    assert held is not None
+    with ExitStack() as stack:
+        parts = runner._part_specs(hub.dbs, held, stack, hub.storage)
+    # The worker commits the data, then dies before recording the outcome; its lease expires.
     outcome = apply_module.apply_job(hub.dbs, job_id, parts)
     assert outcome.error is None
     after_commit = table_rows(hub, "vendors")
@@ -94,7 +97,7 @@ def test_kill_9_in_the_middle_of_a_merge_leaves_the_data_as_it_was(
     before = table_rows(hub, "vendors")
     path = write_csv(tmp_path / "next.csv", [vendor(i, qty=2) for i in range(rows + 1000)])
     job_id = hub.submit("vendors", path)
-    env = {**os.environ, "MDHUB_DATABASE_URL": database_url}
+    env = {**os.environ, "MDHUB_DATABASE_URL": database_url, "MDHUB_LEASE_SECONDS": "1"}
     code = f"from mdhub.services.hub import Hub\nHub.open().run({job_id})"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     try:
@@ -107,7 +110,7 @@ def test_kill_9_in_the_middle_of_a_merge_leaves_the_data_as_it_was(
     assert hub.dataset("vendors").version == 1
     assert hub.job(job_id)["status"] == "running"  # its worker died; the job was not applied
 
-    job = hub.run(job_id)  # taken up again: applied exactly once
+    job = hub.run(job_id)  # taken up again once its lease expired: applied exactly once
     assert job["status"] == "succeeded", job
     assert job["statistics"] == {
         "read": rows + 1000,
