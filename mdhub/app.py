@@ -1,70 +1,83 @@
-"""`create_app(settings)`: the HTTP application, wired explicitly (nothing at import time)."""
+"""`create_app(settings)`: the HTTP application, wired explicitly (nothing at import time).
+
+Startup opens the databases (initializing a new one, refusing an outdated one), the upload
+storage, the metrics and — unless `settings.workers` is 0 — the in-process worker threads.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi import FastAPI
 
 from mdhub import __version__
+from mdhub.api import datasets, ingest, jobs, operations
+from mdhub.api import errors as api_errors
+from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
 from mdhub.db import migrate
-from mdhub.db.engine import open_databases
-from mdhub.errors import MdhubError
+from mdhub.db.engine import Databases, open_databases
+from mdhub.ingest.job import STAT_NAMES
+from mdhub.observability.metrics import Metrics, MetricsMiddleware
+from mdhub.services import job_views
+from mdhub.storage import open_storage
+from mdhub.worker.pool import OnFinished, WorkerOptions, WorkerPool
+
+API_PREFIX = "/api/v1"
+APPLIED = ("inserted", "updated", "deleted")
+
+
+def _record_finished(dbs: Databases, metrics: Metrics) -> OnFinished:
+    def record(job_id: int, status: str, seconds: float) -> None:
+        stats = job_views.get_job(dbs, job_id)["statistics"]
+        applied = sum(stats.get(name, 0) for name in APPLIED if name in STAT_NAMES)
+        metrics.job_finished(status, seconds, applied if status == "succeeded" else 0)
+
+    return record
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app on its own databases; they are opened (and a new one initialized) at
-    startup and closed at shutdown."""
+    """Build the app on its own databases, storage and workers."""
     settings = settings or Settings.from_env()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dbs = open_databases(settings.database_url)
-        migrate.ensure_ready(dbs)
-        app.state.dbs = dbs
-        app.state.settings = settings
-        yield
-        dbs.dispose()
-
-    app = FastAPI(title="mdhub", version=__version__, lifespan=lifespan)
-
-    @app.exception_handler(MdhubError)
-    async def _mdhub_error(_request: Request, exc: MdhubError) -> JSONResponse:
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"])
-    def readyz(request: Request) -> JSONResponse:
-        """The database answers and is migrated."""
-        dbs = request.app.state.dbs
+        pool = None
         try:
-            with dbs.meta.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            behind = migrate.pending(dbs)
-        except Exception as exc:  # any failure to reach the database means "not ready"
-            return JSONResponse(
-                {"error": {"code": "not_ready", "message": str(exc), "details": {}}},
-                status_code=503,
-            )
-        if behind:
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "database_not_migrated",
-                        "message": "run `mdhub migrate`",
-                        "details": {"pending": list(behind)},
-                    }
-                },
-                status_code=503,
-            )
-        return JSONResponse({"status": "ready"})
+            migrate.ensure_ready(dbs)
+            storage = open_storage(settings.storage_url)
+            app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
+            metrics.use_databases(dbs)
+            if settings.workers > 0:
+                pool = WorkerPool(
+                    dbs,
+                    storage,
+                    settings.workers,
+                    options=WorkerOptions(lease_seconds=settings.lease_seconds),
+                    on_finished=_record_finished(dbs, metrics),
+                )
+                pool.start()
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+            metrics.use_databases(None)
+            dbs.dispose()
 
+    app = FastAPI(
+        title="mdhub",
+        version=__version__,
+        description="Self-hosted master data hub: keyed datasets kept in sync by atomic jobs.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    api_errors.install(app)
+    app.include_router(operations.router)
+    for module in (datasets, ingest, jobs):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -41,6 +41,8 @@ class ReadOptions:
     header: bool = True
     batch_rows: int = 16_384
     max_decompressed_bytes: int = 100 * 1024**3
+    # JSON only: where the records are; "records.item" reads `{"records": [...]}` bodies.
+    json_items: str = "item"
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,16 @@ def create_dataset(
         ).scalar_one()
         table = dataset_tables.table_name_for(new_id, name)
         conn.execute(update(datasets).where(datasets.c.id == new_id).values(table_name=table))
-        if parsed is not None:
+    if parsed is not None:
+        # Not inside the metadata transaction: on SQLite the dataset file may be busy with a
+        # long merge, and waiting for it must not hold up the metadata store.
+        try:
             with dbs.data.begin() as data:
                 dataset_tables.create_tables(data, dialect_for(dbs.kind), table, parsed)
+        except Exception:
+            with dbs.meta.begin() as conn:
+                conn.execute(delete(datasets).where(datasets.c.id == new_id))
+            raise
     return get_dataset(dbs, workspace, name)
 
 
@@ -157,13 +164,36 @@ def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
     return _from_row(row)
 
 
-def list_datasets(dbs: Databases, workspace: str) -> list[Dataset]:
+def list_datasets(
+    dbs: Databases, workspace: str, *, after: str | None = None, limit: int | None = None
+) -> list[Dataset]:
+    """Datasets by name; `after` and `limit` page through them."""
     with dbs.meta.connect() as conn:
         ws = workspace_id(conn, workspace)
-        rows = conn.execute(
-            select(datasets).where(datasets.c.workspace_id == ws).order_by(datasets.c.name)
-        ).all()
+        query = select(datasets).where(datasets.c.workspace_id == ws)
+        if after is not None:
+            query = query.where(datasets.c.name > after)
+        rows = conn.execute(query.order_by(datasets.c.name).limit(limit)).all()
     return [_from_row(r) for r in rows]
+
+
+def update_dataset(
+    dbs: Databases, workspace: str, name: str, *, schema_policy: str | None = None
+) -> Dataset:
+    """Change what can change after creation (today: the schema policy)."""
+    found = get_dataset(dbs, workspace, name)
+    if schema_policy is not None:
+        if schema_policy not in SCHEMA_POLICIES:
+            raise InvalidRequest(
+                f"unknown schema_policy '{schema_policy}' (one of {', '.join(SCHEMA_POLICIES)})"
+            )
+        with dbs.meta.begin() as conn:
+            conn.execute(
+                update(datasets)
+                .where(datasets.c.id == found.id)
+                .values(schema_policy=schema_policy, updated_at=datetime.now(UTC))
+            )
+    return get_dataset(dbs, workspace, name)
 
 
 def delete_dataset(dbs: Databases, workspace: str, name: str) -> None:

@@ -14,28 +14,12 @@ from mdhub.errors import NotFound
 from mdhub.ingest.job import Reporter
 from mdhub.services import datasets, job_views, jobs
 from mdhub.services.datasets import Dataset
+from mdhub.services.submissions import guess_format
 from mdhub.storage import Storage, open_storage
 from mdhub.worker.pool import Worker, WorkerOptions
 from mdhub.worker.runner import LOCAL_FILE
 
 WAIT_POLL_SECONDS = 0.2
-
-FORMAT_BY_SUFFIX = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".ndjson": "ndjson",
-    ".jsonl": "ndjson",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-
-def guess_format(path: Path) -> str:
-    """The format a file name suggests (`.gz` is looked through); CSV when nothing does."""
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    return FORMAT_BY_SUFFIX.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
 @dataclass
@@ -115,7 +99,7 @@ class Hub:
             operation=operation,
             location=f"{LOCAL_FILE}{path.resolve()}",
             bytes=path.stat().st_size,
-            format=format or guess_format(path),
+            format=format or guess_format(path.name),
             name=path.name,
             read_options=read_options or {},
         )

@@ -161,11 +161,14 @@ class JsonArrayReader(_JsonReader):
             stream.read(1)
         if not head:
             raise InputError("the file is empty")
-        if head != b"[":
+        where = self._options.json_items
+        if where == "item" and head != b"[":
             raise InputError("a JSON file must hold one array of objects")
+        if where != "item" and head != b"{":
+            raise InputError("the request body must be one JSON object")
         number = 0
         try:
-            for value in ijson.items(stream, "item"):
+            for value in ijson.items(stream, where):
                 number += 1
                 if isinstance(value, dict):
                     yield number, value

@@ -1,0 +1,205 @@
+"""The API's documented shapes (OpenAPI): request bodies, resources and the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Operation = Literal["upsert", "insert", "update", "append", "overwrite", "delete"]
+Format = Literal["csv", "ndjson", "json", "parquet"]
+SchemaPolicy = Literal["reject", "ignore", "add"]
+JobStatus = Literal["created", "queued", "running", "succeeded", "failed", "cancelled"]
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every error: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request",
+    404: "Not found (in this workspace)",
+    409: "Conflict with the object's state, or the same Idempotency-Key still in flight",
+    413: "Request body over MDHUB_MAX_UPLOAD_BYTES",
+    422: "Unreadable input, or an Idempotency-Key reused for a different request",
+    500: "Internal error",
+    503: "Database not reachable or not migrated",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the given error statuses (400 and 500 are always possible)."""
+    wanted = sorted({400, 500, *statuses})
+    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in wanted}
+
+
+class Progress(BaseModel):
+    rows_read: int
+    bytes_read: int
+    bytes_total: int
+    percent: float
+
+
+class Statistics(BaseModel):
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    deleted: int
+    failed: int
+
+
+class JobPart(BaseModel):
+    name: str
+    dataset: str
+    operation: str
+    format: str
+    bytes: int | None
+    checksum: str | None
+    uploaded: bool
+
+
+class RowError(BaseModel):
+    part: str
+    line: int | None
+    column: str | None
+    value: str | None
+    message: str
+
+
+class Job(BaseModel):
+    id: int
+    status: JobStatus
+    dry_run: bool
+    cancel_requested: bool
+    parts: list[JobPart]
+    progress: Progress
+    statistics: Statistics
+    version: int | None = Field(description="The version produced, for a one-dataset job")
+    versions: dict[str, int] = Field(description="Version produced per dataset")
+    error: ErrorDetail | None
+    error_count: int
+    notes: list[str]
+    sample: dict[str, Any]
+    attempt: int
+    runtime: float | None = Field(description="Seconds since the job started (to its end)")
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    errors: list[RowError] = Field(
+        default_factory=list, description="The first row errors (all of them at /errors)"
+    )
+
+
+class JobList(BaseModel):
+    results: list[Job]
+    next: int | None
+
+
+class RowErrorList(BaseModel):
+    results: list[RowError]
+    next: int | None
+    total: int
+
+
+class LogLine(BaseModel):
+    id: int
+    at: str | None
+    level: str
+    message: str
+
+
+class LogList(BaseModel):
+    results: list[LogLine]
+    next: int | None
+
+
+class Dataset(BaseModel):
+    name: str
+    schema_: dict[str, Any] | None = Field(alias="schema")
+    keys: list[str]
+    schema_policy: str
+    row_count: int
+    version: int
+    table: str
+    last_job: int | None
+    created_at: str
+    updated_at: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class DatasetList(BaseModel):
+    results: list[Dataset]
+    next: str | None
+
+
+class DatasetCreate(BaseModel):
+    """A new dataset; without `schema`, the first file's columns decide (inferred)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=NAME)
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    keys: list[str] | None = None
+    schema_policy: SchemaPolicy = "reject"
+
+
+class DatasetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_policy: SchemaPolicy | None = None
+
+
+class ReadOptionsIn(BaseModel):
+    """How to read a file, when it is not UTF-8 CSV with a header and commas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    encoding: str | None = Field(default=None, max_length=40)
+    header: bool | None = None
+    quote_char: str | None = Field(default=None, min_length=1, max_length=1)
+
+
+class PartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    dataset: str = Field(pattern=NAME)
+    operation: Operation
+    format: Format = "csv"
+    options: ReadOptionsIn = Field(default_factory=ReadOptionsIn)
+
+
+class JobCreate(BaseModel):
+    """A multi-part job: upload each part, then start it (or set `start` to queue it when the
+    last part arrives). All parts apply atomically, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[PartIn] = Field(min_length=1, max_length=100)
+    dry_run: bool = False
+    start: bool = False
+    max_errors: int | None = Field(default=0, ge=0)
+
+
+class RecordsJob(BaseModel):
+    """Inline records: `{operation, records: [...]}` (read incrementally, never whole)."""
+
+    operation: Operation = "upsert"
+    records: list[dict[str, Any]]
+    dry_run: bool = False
+    max_errors: int | None = Field(default=0, ge=0)
+    keys: list[str] | None = Field(
+        default=None, description="Key fields, used when the dataset is created by this job"
+    )

@@ -1,0 +1,153 @@
+"""Idempotency keys (invariant 3): the first answer to a request is kept for at least 24 hours
+and given again to the same request; another request with the same key is refused.
+
+`begin` reserves a key (in flight) or returns the stored answer; `complete` stores the answer;
+`abandon` frees a key whose request failed, so the client can retry with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mdhub.db.engine import Databases
+from mdhub.db.tables import idempotency_keys
+from mdhub.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidRequest
+from mdhub.services.datasets import workspace_id
+
+KEEP_FOR = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The first answer given to a request: status, JSON body and Location (if any)."""
+
+    status: int
+    body: dict[str, Any]
+    location: str | None
+
+
+def fingerprint(**parts: Any) -> str:
+    """A stable digest of what makes two requests the same (method, path, fields, file hash)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) -> Answer | None:
+    """Reserve `key` for this request (None: go ahead) or return the first answer to it.
+
+    Raises IdempotencyInFlight while the first request with the key is still being answered,
+    and IdempotencyKeyReused when the key was used for a different request.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    now = _now()
+    with dbs.meta.begin() as conn:
+        ws = workspace_id(conn, workspace)
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.workspace_id == ws,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.expires_at < now,
+            )
+        )
+    try:
+        with dbs.meta.begin() as conn:
+            conn.execute(
+                insert(idempotency_keys).values(
+                    workspace_id=ws,
+                    key=key,
+                    fingerprint=request_fingerprint,
+                    state="in_flight",
+                    created_at=now,
+                    expires_at=now + KEEP_FOR,
+                )
+            )
+        return None
+    except IntegrityError:
+        pass
+    with dbs.meta.connect() as conn:
+        row = conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.workspace_id == ws, idempotency_keys.c.key == key
+            )
+        ).first()
+    if row is None:  # freed by its failed first request in the meantime
+        return begin(dbs, workspace, key, request_fingerprint)
+    if row.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request",
+            {"first_used_at": _aware(row.created_at).isoformat()},
+        )
+    if row.state != "done":
+        raise IdempotencyInFlight(
+            "the first request with this Idempotency-Key is still in progress; retry shortly"
+        )
+    return Answer(status=row.response_status, body=row.response_body, location=row.location)
+
+
+def complete(dbs: Databases, workspace: str, key: str, answer: Answer) -> None:
+    """Store the answer to the request that holds `key`."""
+    with dbs.meta.begin() as conn:
+        conn.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.workspace_id == workspace_id(conn, workspace),
+                idempotency_keys.c.key == key,
+            )
+            .values(
+                state="done",
+                response_status=answer.status,
+                response_body=answer.body,
+                location=answer.location,
+            )
+        )
+
+
+def abandon(dbs: Databases, workspace: str, key: str) -> None:
+    """Free a key whose request failed before it created anything."""
+    with dbs.meta.begin() as conn:
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.workspace_id == workspace_id(conn, workspace),
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.state == "in_flight",
+            )
+        )
+
+
+def once(
+    dbs: Databases,
+    workspace: str,
+    key: str | None,
+    request_fingerprint: str,
+    create: Callable[[], Answer],
+) -> Answer:
+    """Answer a creating request at most once per Idempotency-Key (no key: just create)."""
+    if key is None:
+        return create()
+    first = begin(dbs, workspace, key, request_fingerprint)
+    if first is not None:
+        return first
+    try:
+        answer = create()
+    except BaseException:
+        abandon(dbs, workspace, key)
+        raise
+    complete(dbs, workspace, key, answer)
+    return answer

@@ -1,0 +1,185 @@
+"""Submitting work: turn an accepted upload and its options into a queued job, creating the
+dataset when the request says how (its keys), at most once per Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from mdhub.db.engine import Databases
+from mdhub.errors import InputError, InvalidRequest, NotFound
+from mdhub.ingest.merge import OPERATIONS
+from mdhub.ingest.model import FORMATS
+from mdhub.services import datasets, jobs
+from mdhub.storage import StoredObject
+
+FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+READ_OPTION_NAMES = ("delimiter", "encoding", "header", "quote_char")
+# Inline JSON records are read from this place in the body.
+RECORDS_ITEMS = "records.item"
+
+
+def guess_format(filename: str | None) -> str:
+    """The format a file name suggests (`.gz` is looked through); CSV when nothing does."""
+    suffixes = [s.lower() for s in Path(filename or "").suffixes if s.lower() != ".gz"]
+    return FORMAT_BY_SUFFIX.get(suffixes[-1], "csv") if suffixes else "csv"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a request asks of one upload."""
+
+    dataset: str
+    operation: str = "upsert"
+    format: str = "csv"
+    name: str = "upload"
+    dry_run: bool = False
+    max_errors: int | None = 0
+    keys: list[str] | None = None
+    read_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _flag(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise InvalidRequest(f"{name} must be true or false, not {raw!r}")
+
+
+def _read_options(fields: Mapping[str, str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("delimiter", "quote_char"):
+        if fields.get(name):
+            value = fields[name]
+            value = "\t" if value in ("\\t", "tab") else value
+            if len(value) != 1:
+                raise InvalidRequest(f"{name} must be one character")
+            options[name] = value
+    if fields.get("encoding"):
+        options["encoding"] = fields["encoding"]
+    if fields.get("header") is not None:
+        options["header"] = _flag("header", fields["header"])
+    return options
+
+
+def job_request(dataset: str, fields: Mapping[str, str], filename: str | None) -> JobRequest:
+    """A JobRequest from text fields (form fields or query parameters), checked."""
+    operation = fields.get("operation") or "upsert"
+    if operation not in OPERATIONS:
+        raise InvalidRequest(f"unknown operation '{operation}' (one of {', '.join(OPERATIONS)})")
+    format = fields.get("format") or guess_format(filename)
+    if format not in FORMATS:
+        raise InvalidRequest(f"unknown format '{format}' (one of {', '.join(FORMATS)})")
+    max_errors: int | None = 0
+    if _flag("skip_invalid", fields.get("skip_invalid", "false")):
+        max_errors = None
+    elif fields.get("max_errors"):
+        try:
+            max_errors = int(fields["max_errors"])
+        except ValueError:
+            raise InvalidRequest("max_errors must be a whole number") from None
+        if max_errors < 0:
+            raise InvalidRequest("max_errors must be 0 or more")
+    keys = (
+        [k.strip() for k in fields["keys"].split(",") if k.strip()] if fields.get("keys") else None
+    )
+    return JobRequest(
+        dataset=dataset,
+        operation=operation,
+        format=format,
+        name=(filename or "upload")[-255:],
+        dry_run=_flag("dry_run", fields.get("dry_run", "false")),
+        max_errors=max_errors,
+        keys=keys,
+        read_options=_read_options(fields),
+    )
+
+
+def inline_request(dataset: str, body: Path, fields: Mapping[str, str]) -> JobRequest:
+    """A JobRequest from a stored JSON body `{operation, records: [...], ...}`, read as a
+    stream (the records are read again, in batches, by the job)."""
+    found: dict[str, Any] = {}
+    keys: list[str] = []
+    has_records = False
+    try:
+        with body.open("rb") as stream:
+            for prefix, event, value in ijson.parse(stream):
+                if prefix == "" and event not in ("start_map", "end_map", "map_key"):
+                    raise InvalidRequest("the request body must be one JSON object")
+                if prefix in ("operation", "dry_run", "max_errors", "skip_invalid"):
+                    found[prefix] = value
+                elif prefix == "keys.item" and isinstance(value, str):
+                    keys.append(value)
+                elif prefix == "records" and event == "start_array":
+                    has_records = True
+    except ijson.JSONError as exc:
+        raise InputError(f"the request body is not valid JSON: {exc}") from None
+    if not has_records:
+        raise InvalidRequest("an inline job needs `records`: a list of objects")
+    as_text = {**fields}
+    for name, value in found.items():
+        if isinstance(value, bool):
+            as_text[name] = "true" if value else "false"
+        elif value is not None:
+            as_text[name] = str(value)
+    if keys:
+        as_text["keys"] = ",".join(keys)
+    request = job_request(dataset, as_text, "records.json")
+    return JobRequest(
+        dataset=dataset,
+        operation=request.operation,
+        format="json",
+        name="records",
+        dry_run=request.dry_run,
+        max_errors=request.max_errors,
+        keys=request.keys,
+        read_options={"json_items": RECORDS_ITEMS},
+    )
+
+
+def _ensure_dataset(dbs: Databases, workspace: str, request: JobRequest) -> None:
+    """A missing dataset is created when the request gives its keys (or appends, keyless)."""
+    try:
+        datasets.get_dataset(dbs, workspace, request.dataset)
+    except NotFound:
+        if request.keys is None and request.operation != "append":
+            raise NotFound(
+                f"dataset '{request.dataset}' not found: create it (POST /api/v1/datasets) "
+                "or send `keys` to create it from this file"
+            ) from None
+        datasets.create_dataset(dbs, workspace, request.dataset, keys=request.keys)
+
+
+def submit_upload(dbs: Databases, workspace: str, request: JobRequest, stored: StoredObject) -> int:
+    """Queue a job applying one stored upload; returns the job id."""
+    _ensure_dataset(dbs, workspace, request)
+    part = jobs.NewPart(
+        dataset=request.dataset,
+        operation=request.operation,
+        format=request.format,
+        name=request.name,
+        location=stored.key,
+        bytes=stored.bytes,
+        checksum=f"sha256:{stored.sha256}",
+        read_options=request.read_options,
+    )
+    return jobs.create_job(
+        dbs, workspace, [part], dry_run=request.dry_run, max_errors=request.max_errors
+    )
