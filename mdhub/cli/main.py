@@ -1,8 +1,10 @@
-"""The `mdhub` command line: serve, migrate, datasets, and `apply` (the engine, locally)."""
+"""The `mdhub` command line: serve, worker, migrate, datasets, and `apply` (the engine, locally)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +16,9 @@ from mdhub.config import Settings
 from mdhub.db import migrate as migrations
 from mdhub.db.engine import open_databases
 from mdhub.errors import MdhubError
+from mdhub.observability.logging import configure_logging, uvicorn_log_config
 from mdhub.services.hub import Hub
+from mdhub.worker.pool import WorkerOptions, WorkerPool
 
 app = typer.Typer(
     help="mdhub: a self-hosted master data hub.", no_args_is_help=True, add_completion=False
@@ -43,8 +47,12 @@ def _settings(database_url: str | None, data_dir: Path | None) -> Settings:
 
 
 def _open(database_url: str | None, data_dir: Path | None) -> Hub:
+    return _open_settings(_settings(database_url, data_dir))
+
+
+def _open_settings(settings: Settings) -> Hub:
     try:
-        return Hub.open(_settings(database_url, data_dir))
+        return Hub.open(settings)
     except MdhubError as exc:
         _fail(exc)
         raise  # unreachable: _fail exits
@@ -59,18 +67,73 @@ def _fail(exc: MdhubError, code: int = EXIT_ERROR) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(envvar="MDHUB_HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="MDHUB_PORT")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="MDHUB_WORKERS",
+            help="In-process workers (0 when separate `mdhub worker` processes run).",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
+    storage_url: Annotated[str | None, typer.Option(envvar="MDHUB_STORAGE_URL")] = None,
+    max_upload_bytes: Annotated[int | None, typer.Option(envvar="MDHUB_MAX_UPLOAD_BYTES")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Start the HTTP server (a new database is initialized on first start)."""
+    """Start the HTTP server and its workers (a new database is initialized on first start)."""
     import uvicorn
 
     from mdhub.app import create_app
 
     settings = Settings.from_env(
-        host=host, port=port, database_url=database_url or None, data_dir=data_dir
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database_url or None,
+        data_dir=data_dir,
+        storage_url=storage_url or None,
+        max_upload_bytes=max_upload_bytes,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    as_json = settings.log_format == "json"
+    configure_logging(log_level, json=as_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=uvicorn_log_config(log_level, json=as_json),
+        log_level=log_level,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs this process runs at once.")] = 1,
+    database_url: DatabaseOption = None,
+    data_dir: DataDirOption = None,
+    storage_url: Annotated[str | None, typer.Option(envvar="MDHUB_STORAGE_URL")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run jobs from the queue until stopped (SIGTERM or Ctrl-C: after the current jobs)."""
+    settings = Settings.from_env(
+        database_url=database_url or None, data_dir=data_dir, storage_url=storage_url or None
+    )
+    configure_logging(log_level, json=settings.log_format == "json")
+    hub = _open_settings(settings)
+    pool = WorkerPool(
+        hub.dbs,
+        hub.storage,
+        concurrency,
+        options=WorkerOptions(lease_seconds=settings.lease_seconds),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: pool.stop(timeout=0))
+    pool.start()
+    logging.getLogger("mdhub.worker").info("worker started with %s thread(s)", concurrency)
+    try:
+        pool.wait()
+    except KeyboardInterrupt:
+        pool.stop()
+    finally:
+        hub.close()
 
 
 @app.command()
