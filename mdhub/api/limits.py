@@ -3,6 +3,7 @@ declared length over it is refused at once, a chunked body as soon as it passes 
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdhub.api.errors import error_response
@@ -38,7 +39,9 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise too_large(self.limit)
+                # An HTTPException, not PayloadTooLarge: FastAPI turns any other error raised
+                # while it reads a JSON body into a 400.
+                raise HTTPException(413, too_large(self.limit).message)
             return message
 
         await self.app(scope, counted, send)
