@@ -1,10 +1,11 @@
-"""`python -m bench`: mdhub's engine against the raw SQL baselines, side by side.
+"""`python -m bench`: mdhub's engine and its HTTP API against the raw SQL baselines, side by side.
 
-For each backend and scenario: reset the database, set up the starting state for the baseline
-and for the engine (each in its own child process, untimed), then run the measured operation of
-each in a fresh child process (alternating which goes first across repeats), measure its peak
-RSS with wait4, and print seconds, ratios, peak RSS and whether the engine's statistics are
-exact. See docs/benchmarks.md.
+For each backend and scenario: reset the database, set up the starting state of each role
+(untimed): the raw baseline, the engine in-process, and a real `mdhub serve` fed over HTTP;
+then run the measured operation of each in a fresh child process (alternating the order across
+repeats), measure the peak RSS of the measured process tree (for http: the server's), and print
+seconds, ratios to the baseline, peak RSS and whether the statistics are exact.
+See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,18 +37,22 @@ from rich.table import Table
 from bench import memory, worker
 from bench.baseline import libpq_url
 from bench.generate import SCHEMA_FILE, Counts, generate, is_current, read_counts
+from bench.http_api import companion_url
 from bench.scenarios import (
     BACKENDS,
+    HTTP_SQLITE_VS_POSTGRES_BASELINE,
     SCENARIOS,
     TARGET_PEAK_RSS_MB,
     differences,
+    expected_counts,
     target_ratio,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mdhub_bench"
-ROLES = ("baseline", "engine")
+ROLES = ("baseline", "engine", "http")
+MEASURED_ROLES = ("engine", "http")  # compared with the baseline
 RSS_SAMPLE_SECONDS = 0.1
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -68,6 +73,8 @@ class Measurement:
     expected: dict[str, int] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     error: str | None = None
+    client_peak_rss_mb: float | None = None  # http: the uploading client, apart from the server
+    upload_seconds: float | None = None  # http: of `seconds`, until the upload was answered
 
 
 # Child processes ----------------------------------------------------------------------------
@@ -134,16 +141,20 @@ def _kill(pid: int) -> None:
 
 
 class PgAdmin:
-    """Drops and recreates the benchmark database; settles it between runs."""
+    """Drops and recreates the benchmark database (and any companion database, such as the
+    http role's); settles them between runs."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, companions: tuple[str, ...] = ()) -> None:
         self.url = url
         self.conninfo = libpq_url(url)
-        self.dbname = str(conninfo_to_dict(self.conninfo).get("dbname") or "")
-        if "bench" not in self.dbname:
-            raise SystemExit(
-                f"refusing to drop database {self.dbname!r}: its name must contain 'bench'"
-            )
+        self.conninfos = [self.conninfo, *(libpq_url(c) for c in companions)]
+        self.dbnames = [str(conninfo_to_dict(c).get("dbname") or "") for c in self.conninfos]
+        self.dbname = self.dbnames[0]
+        for name in self.dbnames:
+            if "bench" not in name:
+                raise SystemExit(
+                    f"refusing to drop database {name!r}: its name must contain 'bench'"
+                )
         self.maintenance = make_conninfo(self.conninfo, dbname="postgres")
 
     def server_version(self) -> str:
@@ -153,14 +164,17 @@ class PgAdmin:
 
     def recreate(self) -> None:
         with psycopg.connect(self.maintenance, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+            for name in self.dbnames:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
 
     def settle(self) -> None:
-        """VACUUM (ANALYZE) every table and CHECKPOINT, so that no autovacuum or checkpoint
-        owed by earlier steps runs during the next measurement."""
+        """VACUUM (ANALYZE) every table of every database and CHECKPOINT, so that no autovacuum
+        or checkpoint owed by earlier steps runs during the next measurement."""
+        for conninfo in self.conninfos:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("VACUUM (ANALYZE)")
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
-            conn.execute("VACUUM (ANALYZE)")
             conn.execute("CHECKPOINT")
 
 
@@ -169,11 +183,18 @@ class PgAdmin:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="mdhub's engine against raw SQL baselines."
+        prog="python -m bench",
+        description="mdhub's engine and HTTP API against raw SQL baselines.",
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the initial table")
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
-    parser.add_argument("--only", choices=["baseline", "engine", "all"], default="all")
+    parser.add_argument(
+        "--roles",
+        help=f"comma-separated subset of {','.join(ROLES)} (default: all)",
+    )
+    parser.add_argument(
+        "--only", choices=[*ROLES, "all"], help="one role, or all (the same as --roles)"
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="dropped and recreated")
     parser.add_argument(
         "--scenarios",
@@ -191,6 +212,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds before a measured run is killed (default: 60 + 1 per 2,000 rows)",
     )
     args = parser.parse_args(argv)
+    if args.roles is not None and args.only is not None:
+        parser.error("give --roles or --only, not both")
+    wanted = args.roles if args.only in (None, "all") else args.only
+    args.roles = parse_roles(wanted)
+    if not args.roles:
+        parser.error(f"unknown or no role(s) in {wanted!r}; known: {','.join(ROLES)}")
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
@@ -200,6 +227,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.timeout is None:
         args.timeout = 60 + args.rows / 2000
     return args
+
+
+def parse_roles(text: str | None) -> list[str]:
+    """The roles named in a comma-separated list (None: all), in ROLES order; [] when the list
+    names none or an unknown one."""
+    if text is None:
+        return list(ROLES)
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    if not names or names - set(ROLES):
+        return []
+    return [role for role in ROLES if role in names]
 
 
 def machine() -> dict[str, Any]:
@@ -238,7 +276,7 @@ def run_scenario(
     pg: PgAdmin | None,
     work_dir: Path,
 ) -> list[Measurement]:
-    """Reset, set up both roles (untimed), then time each role once; alternating the order."""
+    """Reset, set up every role (untimed), then time each role once; alternating the order."""
     scenario = SCENARIOS[scenario_name]
     run_dir = work_dir / f"{backend}-{scenario_name}-{repeat}"
     run_dir.mkdir(parents=True)
@@ -248,6 +286,8 @@ def run_scenario(
         "pg_url": args.pg_url,
         "sqlite_path": str(run_dir / "baseline.db"),
         "engine_dir": str(run_dir / "engine"),
+        "http_dir": str(run_dir / "http"),
+        "timeout": args.timeout,
         "files": files,
     }
     if pg is not None:
@@ -260,11 +300,7 @@ def run_scenario(
     measurements = []
     order = roles if repeat % 2 == 0 else roles[::-1]
     for role in order:
-        expected = (
-            scenario.engine_statistics(counts)
-            if role == "engine"
-            else scenario.baseline_counts(counts)
-        )
+        expected = expected_counts(scenario, role, counts)
         if role in failed:
             m = Measurement(
                 backend, scenario_name, role, repeat, None, 0.0, "error", error=failed[role]
@@ -274,6 +310,7 @@ def run_scenario(
             if pg is not None:
                 pg.settle()
             outcome, rss = spawn({**task, "role": role, "phase": "run"}, work_dir, args.timeout)
+            rss = float(outcome.get("server_peak_rss_mb") or rss)  # http: the server alone
             stats = outcome.get("statistics")
             m = Measurement(
                 backend=backend,
@@ -287,6 +324,8 @@ def run_scenario(
                 expected=expected,
                 mismatches=differences(expected, stats),
                 error=outcome.get("error"),
+                client_peak_rss_mb=outcome.get("client_peak_rss_mb"),
+                upload_seconds=outcome.get("upload_seconds"),
             )
         m.expected = expected
         measurements.append(m)
@@ -302,11 +341,17 @@ def _progress(m: Measurement) -> None:
         console.print(f"{head}  [red]{m.status}: {m.error}[/red]")
         return
     check = "exact" if not m.mismatches else "[red]" + ", ".join(m.mismatches) + "[/red]"
-    console.print(f"{head}  {m.seconds:7.2f} s  peak RSS {m.peak_rss_mb:6.1f} MB  counts {check}")
+    http = ""
+    if m.upload_seconds is not None and m.client_peak_rss_mb is not None:
+        http = f"  (upload {m.upload_seconds:.2f} s; client RSS {m.client_peak_rss_mb:.0f} MB)"
+    console.print(
+        f"{head}  {m.seconds:7.2f} s  peak RSS {m.peak_rss_mb:6.1f} MB  counts {check}{http}"
+    )
 
 
 def summarize(measurements: list[Measurement]) -> list[dict[str, Any]]:
-    """One row per backend and scenario: median seconds, highest peak RSS, checks."""
+    """One row per backend and scenario: per role the median seconds, highest peak RSS and
+    checks; the engine's and http's ratios to the baseline and their targets."""
     rows = []
     keys = dict.fromkeys((m.backend, m.scenario) for m in measurements)
     for backend, scenario in keys:
@@ -314,6 +359,7 @@ def summarize(measurements: list[Measurement]) -> list[dict[str, Any]]:
             "backend": backend,
             "scenario": scenario,
             "target_ratio": target_ratio(backend, scenario),
+            "targets": {role: target_ratio(backend, scenario, role) for role in MEASURED_ROLES},
         }
         for role in ROLES:
             runs = [
@@ -333,53 +379,76 @@ def summarize(measurements: list[Measurement]) -> list[dict[str, Any]]:
                     {p for m in runs for p in ([m.error] if m.error else []) + m.mismatches}
                 ),
             }
-        base, eng = row["baseline"]["seconds"], row["engine"]["seconds"]
-        row["ratio"] = eng / base if base and eng else None
+        base = row["baseline"]["seconds"]
+        row["ratios"] = {role: _ratio(row[role]["seconds"], base) for role in MEASURED_ROLES}
+        row["ratio"] = row["ratios"]["engine"]
         rows.append(row)
+    for row in rows:
+        postgres = next(
+            (r for r in rows if (r["backend"], r["scenario"]) == ("postgres", row["scenario"])),
+            None,
+        )
+        if row["backend"] == "sqlite" and row["scenario"] == "upsert" and postgres is not None:
+            row["http_vs_postgres_baseline"] = {
+                "ratio": _ratio(row["http"]["seconds"], postgres["baseline"]["seconds"]),
+                "target": HTTP_SQLITE_VS_POSTGRES_BASELINE,
+            }
     return rows
 
 
-def print_table(rows: list[dict[str, Any]], engine_state: str) -> None:
-    """The results: one line per backend and scenario."""
-    table = Table(title="mdhub engine vs raw SQL baseline (median seconds; peak RSS in MB)")
-    for name in ("Scenario", "Backend", "Baseline s", "Engine s", "Ratio", "Target"):
-        table.add_column(name, justify="left" if name in ("Scenario", "Backend") else "right")
-    for name in ("Engine RSS", "Baseline RSS"):
+def _ratio(seconds: float | None, baseline: float | None) -> float | None:
+    return seconds / baseline if seconds and baseline else None
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """The results: one line per backend, scenario and role that ran."""
+    table = Table(title="mdhub vs raw SQL baseline (median seconds; peak RSS in MB)")
+    for name in ("Scenario", "Backend", "Role"):
+        table.add_column(name)
+    for name in ("Seconds", "÷ baseline", "Target", "Peak RSS"):
         table.add_column(name, justify="right")
-    table.add_column("Engine statistics")
+    table.add_column("Statistics")
     for row in rows:
-        base, eng = row["baseline"], row["engine"]
-        ratio = row["ratio"]
-        if ratio is None:
-            ratio_text = "—"
-        else:
-            color = "green" if ratio <= row["target_ratio"] else "red"
-            ratio_text = f"[{color}]{ratio:.2f}x[/{color}]"
-        if not eng["ran"]:
-            eng_seconds = eng_rss = check = engine_state
-        else:
-            eng_seconds = _seconds(eng["seconds"])
-            rss = eng["peak_rss_mb"]
-            color = "green" if rss is not None and rss < TARGET_PEAK_RSS_MB else "red"
-            eng_rss = f"[{color}]{rss:.0f}[/{color}]" if rss else "—"
-            problem = eng["problems"][0][:60] if eng["problems"] else "failed"
-            check = "[green]exact[/green]" if eng["exact"] else f"[red]{problem}[/red]"
-        table.add_row(
-            row["scenario"],
-            row["backend"],
-            _seconds(base["seconds"]) if base["ran"] else "—",
-            eng_seconds,
-            ratio_text,
-            f"≤ {row['target_ratio']}x",
-            eng_rss,
-            f"{base['peak_rss_mb']:.0f}" if base["ran"] and base["peak_rss_mb"] else "—",
-            check,
-        )
+        ran = [role for role in ROLES if row[role]["ran"]]
+        for role in ran:
+            result = row[role]
+            ratio_text = target_text = "—"
+            ratio = row["ratios"].get(role)
+            if role in MEASURED_ROLES:
+                target = row["targets"][role]
+                target_text = f"≤ {target}x"
+                if ratio is not None:
+                    ratio_text = _colored(f"{ratio:.2f}x", ratio <= target)
+            rss = result["peak_rss_mb"]
+            rss_text = "—" if not rss else f"{rss:.0f}"
+            if rss and role in MEASURED_ROLES:
+                rss_text = _colored(rss_text, rss < TARGET_PEAK_RSS_MB)
+            problem = result["problems"][0][:60] if result["problems"] else "failed"
+            table.add_row(
+                row["scenario"],
+                row["backend"],
+                role,
+                _seconds(result["seconds"]),
+                ratio_text,
+                target_text,
+                rss_text,
+                "[green]exact[/green]" if result["exact"] else f"[red]{problem}[/red]",
+                end_section=role == ran[-1],
+            )
     console.print(table)
     for row in rows:
-        if row["baseline"]["ran"] and not row["baseline"]["exact"]:
-            problems = "; ".join(row["baseline"]["problems"])
-            console.print(f"[red]baseline {row['backend']} {row['scenario']}: {problems}[/red]")
+        cross = row.get("http_vs_postgres_baseline")
+        if cross and cross["ratio"] is not None:
+            text = _colored(f"{cross['ratio']:.2f}x", cross["ratio"] <= cross["target"])
+            console.print(
+                f"{row['backend']} {row['scenario']} over HTTP ÷ postgres baseline: {text}"
+                f" (target ≤ {cross['target']}x)"
+            )
+
+
+def _colored(text: str, good: bool) -> str:
+    color = "green" if good else "red"
+    return f"[{color}]{text}[/{color}]"
 
 
 def _seconds(value: float | None) -> str:
@@ -414,13 +483,13 @@ def main(argv: list[str] | None = None) -> int:
         "schema": str(data_dir / SCHEMA_FILE),
     }
 
-    roles = [r for r in ROLES if args.only in (r, "all")]
-    engine_state = "not run"
+    roles: list[str] = args.roles
 
     backends = list(BACKENDS) if args.backend == "both" else [args.backend]
     pg: PgAdmin | None = None
     if "postgres" in backends:
-        pg = PgAdmin(args.pg_url)
+        companions = (companion_url(args.pg_url),) if "http" in roles else ()
+        pg = PgAdmin(args.pg_url, companions)
         try:
             info["postgres"] = pg.server_version()
         except psycopg.Error as exc:
@@ -431,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             backends.remove("postgres")
             pg = None
     if "postgres" in info:
-        console.print(f"PostgreSQL {info['postgres']} at {pg.dbname if pg else '?'}")
+        console.print(f"PostgreSQL {info['postgres']} at {', '.join(pg.dbnames) if pg else '?'}")
 
     work_dir = args.data_dir / "runs" / f"{started:%Y%m%dT%H%M%S}-{os.getpid()}"
     work_dir.mkdir(parents=True)
@@ -456,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
 
     rows = summarize(measurements)
-    print_table(rows, engine_state)
+    print_table(rows)
     if args.json:
         report = {
             "started": started.isoformat(timespec="seconds"),
@@ -474,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                 "counts": asdict(counts),
                 "bytes": {name: Path(path).stat().st_size for name, path in files.items()},
             },
-            "engine": "ran" if "engine" in roles else engine_state,
+            "roles": roles,
+            "engine": "ran" if "engine" in roles else "not run",
             "summary": rows,
             "runs": [asdict(m) for m in measurements],
         }

@@ -28,6 +28,11 @@ def _status_kb(pid: int | str, field: str) -> int:
     return 0
 
 
+def peak_kb(pid: int | str = "self") -> int:
+    """A process's own peak RSS since exec (VmHWM) in KiB; 0 when it is gone."""
+    return _status_kb(pid, "VmHWM")
+
+
 def self_peak_mb() -> float:
     """This process's peak RSS since exec (VmHWM) or, for its waited-for children, their
     ru_maxrss, whichever is larger; in MiB."""

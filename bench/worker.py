@@ -4,10 +4,11 @@
 `result_file` (the parent measures the process's peak RSS with wait4). The untimed setups run
 in the parent through `execute`. Task keys:
 
-- `role`: "baseline" or "engine"; `phase`: "setup" (untimed) or "run" (timed);
+- `role`: "baseline", "engine" or "http"; `phase`: "setup" (untimed) or "run" (timed);
 - `backend`: "postgres" or "sqlite"; `scenario`: a name from `bench.scenarios.SCENARIOS`;
 - `pg_url`: the SQLAlchemy URL of the PostgreSQL database;
 - `sqlite_path`: the baseline's SQLite file; `engine_dir`: the engine's data_dir;
+- `http_dir`: the server's data_dir; `timeout`: seconds the http role waits for a job;
 - `files`: paths of the generated `initial`, `next`, `delete` files and the `schema`;
 - `result_file`: where to write the outcome.
 """
@@ -83,10 +84,47 @@ def _engine(task: Task) -> dict[str, Any]:
     }
 
 
+def _http(task: Task) -> dict[str, Any]:
+    """The http role. Its outcome's `server_peak_rss_mb` is the server's process tree (which
+    the parent's sampling of this process tree would mix with the client's)."""
+    from bench import http_api
+
+    scenario = SCENARIOS[task["scenario"]]
+    files = {name: Path(path) for name, path in task["files"].items()}
+    data_dir = Path(task["http_dir"])
+    url = http_api.database_url(task["backend"], task["pg_url"], data_dir)
+    timeout = float(task["timeout"])
+    if task["phase"] == "setup":
+        schema = json.loads(files["schema"].read_text(encoding="utf-8"))
+        initial = files["initial"] if scenario.from_initial else None
+        http_api.setup(url, data_dir, schema, initial, timeout=timeout)
+        return {}
+    outcome = http_api.run(
+        url, data_dir, files[scenario.source], scenario.operation, timeout=timeout
+    )
+    return {
+        "seconds": outcome.seconds,
+        "status": outcome.status,
+        "statistics": outcome.statistics,
+        "version": None if outcome.version is None else str(outcome.version),
+        "error": outcome.error,
+        "upload_seconds": outcome.upload_seconds,
+        "server_peak_rss_mb": round(outcome.server_peak_rss_mb, 1),
+        "client_peak_rss_mb": round(outcome.client_peak_rss_mb, 1),
+    }
+
+
+_ROLES: dict[str, Callable[[Task], dict[str, Any]]] = {
+    "baseline": _baseline,
+    "engine": _engine,
+    "http": _http,
+}
+
+
 def execute(task: Task) -> dict[str, Any]:
     """Run one task in this process; its outcome (`status` "error" and `error` if it raised)."""
     try:
-        return _baseline(task) if task["role"] == "baseline" else _engine(task)
+        return _ROLES[task["role"]](task)
     except Exception as exc:
         traceback.print_exc()
         return {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:2000]}

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mdhub import __version__
-from mdhub.api import datasets, ingest, jobs, operations
+from mdhub.api import datasets, deps, ingest, jobs, operations
 from mdhub.api import errors as api_errors
 from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
     app.include_router(operations.router)
     for module in (datasets, ingest, jobs):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(
+            module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
+        )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from mdhub.config import Settings
 from mdhub.db.engine import Databases
+from mdhub.errors import InvalidRequest
 from mdhub.storage import Storage
 
 DEFAULT_WORKSPACE = "default"
+# Ids are 64-bit signed integers in both databases: a larger number is a 400, not a 500.
+ID_MAX = 2**63 - 1
 
 
 def get_dbs(request: Request) -> Databases:
@@ -23,6 +26,14 @@ def get_storage(request: Request) -> Storage:
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def no_nul_characters(request: Request) -> None:
+    """Refuse a NUL character in the path or query (PostgreSQL text cannot hold one): 400."""
+    query = request.query_params.multi_items()
+    texts = [request.scope["path"], *(text for pair in query for text in pair)]
+    if any("\x00" in text for text in texts):
+        raise InvalidRequest("the path or query string contains a NUL character (%00)")
 
 
 def get_workspace() -> str:
@@ -42,3 +53,5 @@ IdempotencyKey = Annotated[
         description="Send the same key to retry safely: the first answer is given again",
     ),
 ]
+JobId = Annotated[int, Path(ge=1, le=ID_MAX, description="The job's id")]
+Cursor = Annotated[int | None, Query(ge=0, le=ID_MAX, description="`next` of the previous page")]

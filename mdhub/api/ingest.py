@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from mdhub.api.deps import Config, Dbs, IdempotencyKey, Store, Workspace
+from mdhub.api.deps import Config, Dbs, IdempotencyKey, JobId, Store, Workspace
 from mdhub.api.schemas import (
     Format,
     Job,
@@ -197,7 +197,7 @@ def create_job(
     openapi_extra=PART_BODY,
 )
 async def upload_part(
-    job_id: int,
+    job_id: JobId,
     part: str,
     request: Request,
     dbs: Dbs,
@@ -221,7 +221,7 @@ async def upload_part(
     response_model=Job,
     responses=error_responses(404, 409),
 )
-def start_job(job_id: int, dbs: Dbs, workspace: Workspace) -> JSONResponse:
+def start_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> JSONResponse:
     """Queue a job whose parts are all uploaded."""
     jobs.start_job(dbs, workspace, job_id)
     return _respond(_job_answer(dbs, workspace, job_id))

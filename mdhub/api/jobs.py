@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from mdhub.api.deps import Dbs, Workspace
+from mdhub.api.deps import Cursor, Dbs, JobId, Workspace
 from mdhub.api.schemas import Job, JobList, JobStatus, LogList, RowErrorList, error_responses
 from mdhub.db.engine import Databases
 from mdhub.services import job_views, jobs
@@ -20,7 +20,6 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 EVENT_POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
-Cursor = Annotated[int | None, Query(ge=0)]
 
 
 @router.get("", response_model=JobList, responses=error_responses())
@@ -39,14 +38,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=Job, responses=error_responses(404))
-def get_job(job_id: int, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
+def get_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
     """Status, parts, progress, runtime, statistics, version, error and the first row errors."""
     return job_views.get_job(dbs, job_id, workspace=workspace)
 
 
 @router.get("/{job_id}/errors", response_model=RowErrorList, responses=error_responses(404))
 def job_errors(
-    job_id: int,
+    job_id: JobId,
     dbs: Dbs,
     workspace: Workspace,
     cursor: Cursor = None,
@@ -58,7 +57,7 @@ def job_errors(
 
 @router.get("/{job_id}/log", response_model=LogList, responses=error_responses(404))
 def job_log(
-    job_id: int,
+    job_id: JobId,
     dbs: Dbs,
     workspace: Workspace,
     cursor: Cursor = None,
@@ -105,7 +104,7 @@ async def _events(
         **error_responses(404),
     },
 )
-async def job_events(job_id: int, request: Request, dbs: Dbs, workspace: Workspace) -> Any:
+async def job_events(job_id: JobId, request: Request, dbs: Dbs, workspace: Workspace) -> Any:
     """Server-Sent Events: `progress` (the job, whenever it changes), then `end` (final)."""
     first = await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=workspace)
     return StreamingResponse(
@@ -118,7 +117,7 @@ async def job_events(job_id: int, request: Request, dbs: Dbs, workspace: Workspa
 @router.post(
     "/{job_id}/cancel", status_code=202, response_model=Job, responses=error_responses(404, 409)
 )
-def cancel_job(job_id: int, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
+def cancel_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
     """Cancel a job: at once when it waits; a running job is rolled back by its worker
     (`cancel_requested` until then)."""
     jobs.cancel_job(dbs, workspace, job_id)

@@ -19,6 +19,8 @@ from sqlalchemy import Connection
 
 from mdhub.core.schema import Field
 
+JOB_LOCK_WAIT_MS = 6 * 3600 * 1000
+
 
 def quote(name: str) -> str:
     """Quote an SQL identifier (the only place names enter SQL; values are always bound)."""
@@ -176,7 +178,14 @@ class SqliteDialect:
         return _ExecutemanyLoader(conn, table, columns)
 
     def begin_job(self, conn: Connection) -> None:
-        return None
+        # Take the file's write lock before the job's first read: a deferred transaction that
+        # reads, then writes after another job committed fails at once ("database is locked",
+        # no busy wait); BEGIN IMMEDIATE waits its turn instead. Readers are not blocked (WAL).
+        # A job waits for another job's merge as long as that takes (jobs on other datasets
+        # queue here on SQLite's one writer), not just the connection's usual busy timeout.
+        conn.exec_driver_sql("COMMIT")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={JOB_LOCK_WAIT_MS}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def lock_table(self, conn: Connection, table: str) -> None:
         # SQLite has one writer per file: the write lock taken by the merge is the lock.

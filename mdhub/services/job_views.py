@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from mdhub.db.engine import Databases
 from mdhub.db.tables import job_log, job_parts, jobs, row_errors, workspaces
@@ -171,41 +171,39 @@ def _error(row: Any) -> dict[str, Any]:
     }
 
 
+def _job_page(
+    conn: Connection, table: Table, job_id: int, cursor: int | None, limit: int
+) -> tuple[list[Any], int | None]:
+    """One page of a job's rows of `table` in id order, and the cursor of the next page."""
+    query = select(table).where(table.c.job_id == job_id)
+    if cursor is not None:
+        query = query.where(table.c.id > cursor)
+    rows = list(conn.execute(query.order_by(table.c.id).limit(limit + 1)))
+    page = rows[:limit]
+    return page, page[-1].id if len(rows) > limit else None
+
+
 def job_errors(
     dbs: Databases, workspace: str, job_id: int, *, cursor: int | None = None, limit: int = 100
 ) -> dict[str, Any]:
     """A job's stored row errors in order: `{results, next, total}` (`total` counts the
     errors past the stored ones too)."""
-    limit = _page_limit(limit)
     with dbs.meta.connect() as conn:
         job = _job_row(conn, workspace, job_id)
-        query = select(row_errors).where(row_errors.c.job_id == job_id)
-        if cursor is not None:
-            query = query.where(row_errors.c.id > cursor)
-        rows = conn.execute(query.order_by(row_errors.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
-    return {
-        "results": [_error(r) for r in page],
-        "next": page[-1].id if len(rows) > limit else None,
-        "total": job.error_count,
-    }
+        page, after = _job_page(conn, row_errors, job_id, cursor, _page_limit(limit))
+    return {"results": [_error(r) for r in page], "next": after, "total": job.error_count}
 
 
 def job_log_lines(
     dbs: Databases, workspace: str, job_id: int, *, cursor: int | None = None, limit: int = 500
 ) -> dict[str, Any]:
     """A job's log lines in order: `{results, next}`."""
-    limit = _page_limit(limit)
     with dbs.meta.connect() as conn:
         _job_row(conn, workspace, job_id)
-        query = select(job_log).where(job_log.c.job_id == job_id)
-        if cursor is not None:
-            query = query.where(job_log.c.id > cursor)
-        rows = conn.execute(query.order_by(job_log.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
+        page, after = _job_page(conn, job_log, job_id, cursor, _page_limit(limit))
     return {
         "results": [
             {"at": _iso(r.at), "level": r.level, "message": r.message, "id": r.id} for r in page
         ],
-        "next": page[-1].id if len(rows) > limit else None,
+        "next": after,
     }

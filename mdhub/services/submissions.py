@@ -81,6 +81,8 @@ def _read_options(fields: Mapping[str, str]) -> dict[str, Any]:
 
 def job_request(dataset: str, fields: Mapping[str, str], filename: str | None) -> JobRequest:
     """A JobRequest from text fields (form fields or query parameters), checked."""
+    if any("\x00" in text for text in (*fields.keys(), *fields.values(), filename or "")):
+        raise InvalidRequest("a form field, query parameter or file name contains a NUL character")
     operation = fields.get("operation") or "upsert"
     if operation not in OPERATIONS:
         raise InvalidRequest(f"unknown operation '{operation}' (one of {', '.join(OPERATIONS)})")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, text, update
 
 from mdhub.db.engine import Databases
 from mdhub.db.tables import job_parts, jobs, workspaces
-from mdhub.errors import LeaseLost
+from mdhub.errors import JobCancelled, LeaseLost
 
 LEASE_SECONDS = 30.0
 # Statuses that hold a dataset's place in line: a later job on the same dataset waits.
@@ -132,18 +132,29 @@ def renew(dbs: Databases, held: Claim, *, lease_seconds: float = LEASE_SECONDS) 
 
 
 def holds(conn: Connection, held: Claim) -> bool:
-    """Whether `held` is still the job's newest attempt (read on `conn`)."""
-    query = select(jobs.c.attempt, jobs.c.status).where(jobs.c.id == held.job_id)
+    """Whether `held` is still the job's newest attempt (read on `conn`).
+
+    Raises JobCancelled when it is, but a cancel was requested: the job must not commit.
+    """
+    query = select(jobs.c.attempt, jobs.c.status, jobs.c.cancel_requested).where(
+        jobs.c.id == held.job_id
+    )
     if conn.dialect.name == "postgresql":
-        # FOR SHARE: a claim that would take the job over waits until this transaction ends.
+        # FOR SHARE: a claim that would take the job over (or a cancel) waits until this
+        # transaction ends.
         query = query.with_for_update(read=True)
     row = conn.execute(query).first()
-    return row is not None and row.attempt == held.attempt and row.status == "running"
+    if row is None or row.attempt != held.attempt or row.status != "running":
+        return False
+    if row.cancel_requested:
+        raise JobCancelled("the job was cancelled")
+    return True
 
 
 @contextmanager
 def fenced_commit(dbs: Databases, data_conn: Connection, held: Claim) -> Iterator[None]:
-    """Around the job's commit: raise LeaseLost unless this claim still owns the job.
+    """Around the job's commit: raise LeaseLost unless this claim still owns the job, and
+    JobCancelled when a cancel was requested while it ran (invariant 1: it is rolled back).
 
     PostgreSQL keeps jobs and dataset tables in one database: the check is made in the job's
     own transaction and its share lock holds off a takeover until the commit. On SQLite the

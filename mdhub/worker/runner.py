@@ -192,7 +192,8 @@ def _finish(dbs: Databases, held: Claim, outcome: ApplyOutcome, *, status: str) 
                 status=status,
                 statistics=outcome.statistics,
                 result={
-                    "versions": outcome.versions,
+                    # A dry run commits nothing, so it produced no version.
+                    "versions": {} if job.dry_run else outcome.versions,
                     "parts": [
                         {"name": p.name, "dataset": p.dataset, "statistics": p.statistics}
                         for p in outcome.parts
