@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     on_finished=_record_finished(dbs, metrics),
                 )
                 pool.start()
+                app.state.wake_workers = pool.wake
             yield
         finally:
             if pool is not None:
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.metrics = metrics
+    app.state.wake_workers = lambda: None
     api_errors.install(app)
     app.include_router(operations.router)
     for module in (datasets, ingest, jobs):

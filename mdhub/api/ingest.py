@@ -145,6 +145,7 @@ async def submit_job(
     answer = await run_in_threadpool(
         idempotency.once, dbs, workspace, idempotency_key, request_fingerprint, create
     )
+    request.app.state.wake_workers()
     return _respond(answer)
 
 
@@ -212,6 +213,7 @@ async def upload_part(
         request.stream(), storage.writer(), limit=settings.max_upload_bytes
     )
     await run_in_threadpool(jobs.attach_part, dbs, workspace, job_id, part, stored)
+    request.app.state.wake_workers()
     return _respond(await run_in_threadpool(_job_answer, dbs, workspace, job_id, 200))
 
 
@@ -221,7 +223,8 @@ async def upload_part(
     response_model=Job,
     responses=error_responses(404, 409),
 )
-def start_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> JSONResponse:
+def start_job(job_id: JobId, request: Request, dbs: Dbs, workspace: Workspace) -> JSONResponse:
     """Queue a job whose parts are all uploaded."""
     jobs.start_job(dbs, workspace, job_id)
+    request.app.state.wake_workers()
     return _respond(_job_answer(dbs, workspace, job_id))

@@ -95,8 +95,13 @@ class Worker:
             self.on_finished(held.job_id, status, time.monotonic() - started)
         return True
 
-    def run(self, stop: threading.Event) -> None:
-        """Work until `stop` is set; errors of one round are logged, never fatal."""
+    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Work until `stop` is set; errors of one round are logged, never fatal.
+
+        Idle, the worker looks for jobs every `poll_seconds`, or at once when `wake` is set
+        (by the server that just queued a job in this process).
+        """
+        wake = wake or stop
         while not stop.is_set():
             try:
                 worked = self.run_once()
@@ -104,7 +109,9 @@ class Worker:
                 log.exception("worker %s: claiming or running a job failed", self.name)
                 worked = False
             if not worked:
-                stop.wait(self.options.poll_seconds)
+                wake.wait(self.options.poll_seconds)
+                if wake is not stop:
+                    wake.clear()
 
 
 class WorkerPool:
@@ -120,6 +127,7 @@ class WorkerPool:
         on_finished: OnFinished | None = None,
     ) -> None:
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self.workers = [
             Worker(dbs, storage, name=worker_name(i), options=options, on_finished=on_finished)
             for i in range(count)
@@ -129,14 +137,22 @@ class WorkerPool:
     def start(self) -> None:
         for worker in self.workers:
             thread = threading.Thread(
-                target=worker.run, args=(self._stop,), name=f"worker-{worker.name}", daemon=True
+                target=worker.run,
+                args=(self._stop, self._wake),
+                name=f"worker-{worker.name}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
 
+    def wake(self) -> None:
+        """Have idle workers look for a job now (one was just queued)."""
+        self._wake.set()
+
     def stop(self, timeout: float | None = None) -> None:
         """Ask the workers to stop after their current job and wait for them."""
         self._stop.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

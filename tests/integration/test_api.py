@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mdhub import app as app_module
 from mdhub.app import create_app
 from mdhub.config import Settings
 from mdhub.services import idempotency, job_views, submissions
 from mdhub.services.hub import Hub
-from mdhub.worker.pool import WorkerOptions
 from tests.helpers import VENDORS_SCHEMA, table_rows, vendor, write_csv
 
 API = "/api/v1"
@@ -38,12 +35,9 @@ Body = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The app's settings: one worker, on the test's database and storage directory.
-
-    The in-process workers look for new jobs more often than by default, to keep tests short.
-    """
-    monkeypatch.setattr(app_module, "WorkerOptions", partial(WorkerOptions, poll_seconds=0.02))
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The app's settings: one worker (woken by each submission), on the test's database and
+    storage directory."""
     return Settings(data_dir=tmp_path, database_url=database_url, workers=1, lease_seconds=10.0)
 
 
