@@ -13,6 +13,11 @@ on a free port, waits for `/readyz`, and stops it afterwards:
 The server's peak RSS is that of its process tree, sampled every 100 ms while it runs, or its
 own VmHWM if larger (bench.memory); the client's is reported apart.
 
+Setup logs in as the user `admin`, whom the first start creates with ADMIN_PASSWORD
+(`MDHUB_ADMIN_PASSWORD`), and makes a writer API key that it leaves in the data directory
+(KEY_FILE); the timed run sends that key. (A login verifies a password with argon2, which
+takes 64 MiB for a moment: it would count in the measured server's peak RSS.)
+
 On PostgreSQL the server works in a database of its own next to the engine's
 (`<name>_http`, see `companion_url`), so the two never share a metadata store; on SQLite in the
 files of its own data directory.
@@ -48,6 +53,9 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 MAX_UPLOAD_BYTES = 1 << 40
 LOG_TAIL_LINES = 15
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "mdhub-bench-admin"
+KEY_FILE = "bench-api-key"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ def server_env(
             "MDHUB_WORKERS": "1",
             "MDHUB_LOG_FORMAT": "json",
             "MDHUB_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "MDHUB_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
     )
     return env
@@ -242,8 +251,36 @@ def _error_of(job: Mapping[str, Any]) -> str | None:
     return str(job.get("error") or job.get("errors") or "")[:2000] or None
 
 
-def _client(server: Server, timeout: float) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(timeout, connect=10))
+def _client(server: Server, timeout: float, headers: Mapping[str, str]) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.base_url, timeout=httpx.Timeout(timeout, connect=10), headers=headers
+    )
+
+
+def _admin_headers(server: Server) -> dict[str, str]:
+    """The headers of a request as the admin (after a login)."""
+    credentials = {"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+    login = _answer(httpx.post(f"{server.base_url}/api/v1/auth/login", json=credentials), "login")
+    return {"Authorization": f"Bearer {login['token']}"}
+
+
+def _make_key(client: httpx.Client, data_dir: Path) -> None:
+    """A writer API key for the timed runs, kept in `data_dir` (readable by its owner only)."""
+    created = _answer(
+        client.post("/api/v1/api-keys", json={"name": "bench", "role": "writer"}),
+        "creating an API key",
+    )
+    path = data_dir / KEY_FILE
+    path.touch(mode=0o600)
+    path.write_text(created["key"], encoding="utf-8")
+
+
+def _key_headers(data_dir: Path) -> dict[str, str]:
+    try:
+        key = (data_dir / KEY_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise RuntimeError(f"no API key in {data_dir}: run the setup phase first") from None
+    return {"X-API-Key": key}
 
 
 def setup(
@@ -256,7 +293,11 @@ def setup(
 ) -> None:
     """Untimed: create the dataset and, when `initial_csv` is given, load it (`insert`)."""
     log = data_dir.parent / f"{data_dir.name}-setup.log"
-    with serve(url, data_dir, log) as server, _client(server, timeout) as client:
+    with (
+        serve(url, data_dir, log) as server,
+        _client(server, timeout, _admin_headers(server)) as client,
+    ):
+        _make_key(client, data_dir)
         created = client.post(
             "/api/v1/datasets", json={"name": DATASET, "schema": schema, "keys": KEYS}
         )
@@ -274,7 +315,7 @@ def run(url: str, data_dir: Path, csv_path: Path, operation: str, *, timeout: fl
     with (
         serve(url, data_dir, log) as server,
         RssSampler(server.proc.pid) as sampler,
-        _client(server, timeout) as client,
+        _client(server, timeout, _key_headers(data_dir)) as client,
     ):
         started = time.perf_counter()
         submitted = submit(client, csv_path, operation)

@@ -6,12 +6,14 @@ storage, the metrics and — unless `settings.workers` is 0 — the in-process w
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
 from mdhub import __version__
+from mdhub.api import accounts as accounts_api
 from mdhub.api import datasets, deps, ingest, jobs, operations
 from mdhub.api import errors as api_errors
 from mdhub.api.limits import BodyLimitMiddleware
@@ -20,7 +22,7 @@ from mdhub.db import migrate
 from mdhub.db.engine import Databases, open_databases
 from mdhub.ingest.job import STAT_NAMES
 from mdhub.observability.metrics import Metrics, MetricsMiddleware
-from mdhub.services import job_views
+from mdhub.services import accounts, job_views
 from mdhub.storage import open_storage
 from mdhub.worker.pool import OnFinished, WorkerOptions, WorkerPool
 
@@ -30,7 +32,7 @@ APPLIED = ("inserted", "updated", "deleted")
 
 def _record_finished(dbs: Databases, metrics: Metrics) -> OnFinished:
     def record(job_id: int, status: str, seconds: float) -> None:
-        stats = job_views.get_job(dbs, job_id)["statistics"]
+        stats = job_views.job_statistics(dbs, job_id)
         applied = sum(stats.get(name, 0) for name in APPLIED if name in STAT_NAMES)
         metrics.job_finished(status, seconds, applied if status == "succeeded" else 0)
 
@@ -48,6 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = None
         try:
             migrate.ensure_ready(dbs)
+            generated = accounts.ensure_admin(dbs, settings.admin_password)
+            if generated:
+                # Shown once, on the console only (never logged): the first admin's password.
+                print(
+                    f"mdhub: created user 'admin' with password {generated} "
+                    "(set MDHUB_ADMIN_PASSWORD to choose it; change it with "
+                    "POST /api/v1/auth/password)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             storage = open_storage(settings.storage_url)
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
             metrics.use_databases(dbs)
@@ -78,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.wake_workers = lambda: None
     api_errors.install(app)
     app.include_router(operations.router)
-    for module in (datasets, ingest, jobs):
+    for module in (accounts_api, datasets, ingest, jobs):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
         )

@@ -4,6 +4,8 @@
     ├── InvalidRequest            400  a request or option that cannot be carried out
     │   ├── SchemaError           400  a schema descriptor that is not valid
     │   └── UnsupportedOperation  400  an operation the dataset cannot take
+    ├── Unauthorized              401  no valid credential (missing, wrong, expired, revoked)
+    ├── Forbidden                 403  the credential's role does not allow this
     ├── NotFound                  404  no such dataset, job or record (in this workspace)
     ├── Conflict                  409  the object exists, or is in a state that forbids this
     │   └── IdempotencyInFlight   409  the first request with this Idempotency-Key is still running
@@ -11,6 +13,7 @@
     ├── InputError                422  a file that cannot be read (encoding, structure, columns)
     ├── RowErrors                 422  rows that failed validation, past the allowed number
     ├── IdempotencyKeyReused      422  an Idempotency-Key sent again with a different request
+    ├── RateLimited               429  too many failed logins; retry later
     ├── JobCancelled              409  the job was cancelled while it ran
     ├── LeaseLost                 409  a worker's claim on a job was taken over (it must not commit)
     ├── DatabaseNotMigrated       503  the database is behind the code: run `mdhub migrate`
@@ -54,6 +57,16 @@ class UnsupportedOperation(InvalidRequest):
     code = "unsupported_operation"
 
 
+class Unauthorized(MdhubError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(MdhubError):
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(MdhubError):
     code = "not_found"
     status = 404
@@ -90,6 +103,11 @@ class RowErrors(MdhubError):
 class IdempotencyKeyReused(MdhubError):
     code = "idempotency_key_reused"
     status = 422
+
+
+class RateLimited(MdhubError):
+    code = "rate_limited"
+    status = 429
 
 
 class JobCancelled(MdhubError):

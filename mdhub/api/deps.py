@@ -11,7 +11,6 @@ from mdhub.db.engine import Databases
 from mdhub.errors import InvalidRequest
 from mdhub.storage import Storage
 
-DEFAULT_WORKSPACE = "default"
 # Ids are 64-bit signed integers in both databases: a larger number is a 400, not a 500.
 ID_MAX = 2**63 - 1
 
@@ -36,15 +35,9 @@ def no_nul_characters(request: Request) -> None:
         raise InvalidRequest("the path or query string contains a NUL character (%00)")
 
 
-def get_workspace() -> str:
-    """The workspace a request acts in."""
-    return DEFAULT_WORKSPACE
-
-
 Dbs = Annotated[Databases, Depends(get_dbs)]
 Store = Annotated[Storage, Depends(get_storage)]
 Config = Annotated[Settings, Depends(get_settings)]
-Workspace = Annotated[str, Depends(get_workspace)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -17,6 +17,7 @@ log = logging.getLogger("mdhub.api")
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+AUTHENTICATE = 'Bearer realm="mdhub"'
 
 
 def error_response(
@@ -31,7 +32,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(MdhubError)
     async def _mdhub(_request: Request, exc: MdhubError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = AUTHENTICATE
+        elif exc.status == 429:
+            retry = exc.details.get("retry_after_seconds")
+            response.headers["Retry-After"] = str(retry if isinstance(retry, int) else 60)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -61,7 +68,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        # The exception's text stays in the server log: it can carry SQL, parameters and paths.
+        return error_response(
+            500, "internal_error", "an unexpected error occurred; the server log has the details"
+        )
 
 
 def _allowed_methods(request: Request) -> list[str]:

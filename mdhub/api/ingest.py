@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from mdhub.api.deps import Config, Dbs, IdempotencyKey, JobId, Store, Workspace
+from mdhub.api.auth import Writer
+from mdhub.api.deps import Config, Dbs, IdempotencyKey, JobId, Store
 from mdhub.api.schemas import (
     Format,
     Job,
@@ -20,6 +21,7 @@ from mdhub.api.schemas import (
 )
 from mdhub.api.uploads import receive_multipart, receive_raw
 from mdhub.config import Settings
+from mdhub.core.security import role_allows
 from mdhub.errors import InvalidRequest, PayloadTooLarge
 from mdhub.services import idempotency, job_views, jobs, submissions
 from mdhub.services.idempotency import Answer
@@ -38,6 +40,7 @@ _FILE_FIELDS: dict[str, Any] = {
     "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
     "encoding": {"type": "string"},
     "header": {"type": "boolean"},
+    "quote_char": {"type": "string", "minLength": 1, "maxLength": 1},
 }
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD_BODY: dict[str, Any] = {
@@ -45,7 +48,12 @@ UPLOAD_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "required": ["file"], "properties": _FILE_FIELDS}
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": _FILE_FIELDS,
+                    "additionalProperties": False,
+                }
             },
             "application/json": {"schema": RecordsJob.model_json_schema()},
             "text/csv": _BINARY,
@@ -92,7 +100,7 @@ async def submit_job(
     dbs: Dbs,
     storage: Store,
     settings: Config,
-    workspace: Workspace,
+    principal: Writer,
     idempotency_key: IdempotencyKey = None,
     operation: Operation | None = None,
     format: Format | None = None,
@@ -120,6 +128,7 @@ async def submit_job(
         )
         if upload.file is None:
             raise InvalidRequest("the multipart body has no `file` part")
+        submissions.check_option_names(upload.fields, "form field(s)")
         fields.update(upload.fields)
         stored, given_name = upload.file, upload.filename or filename
         job_request = submissions.job_request(name, fields, given_name)
@@ -139,11 +148,17 @@ async def submit_job(
     )
 
     def create() -> Answer:
-        job_id = submissions.submit_upload(dbs, workspace, job_request, stored)
-        return _job_answer(dbs, workspace, job_id)
+        job_id = submissions.submit_upload(
+            dbs,
+            principal.workspace,
+            job_request,
+            stored,
+            may_create=role_allows(principal.role, "admin"),
+        )
+        return _job_answer(dbs, principal.workspace, job_id)
 
     answer = await run_in_threadpool(
-        idempotency.once, dbs, workspace, idempotency_key, request_fingerprint, create
+        idempotency.once, dbs, principal.workspace, idempotency_key, request_fingerprint, create
     )
     request.app.state.wake_workers()
     return _respond(answer)
@@ -159,7 +174,7 @@ def create_job(
     body: JobCreate,
     request: Request,
     dbs: Dbs,
-    workspace: Workspace,
+    principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """A multi-part job in `created`: upload each part with PUT, then start it."""
@@ -177,18 +192,20 @@ def create_job(
     def create() -> Answer:
         job_id = jobs.create_job(
             dbs,
-            workspace,
+            principal.workspace,
             parts,
             dry_run=body.dry_run,
             max_errors=body.max_errors,
             start=body.start,
         )
-        return _job_answer(dbs, workspace, job_id, status=201)
+        return _job_answer(dbs, principal.workspace, job_id, status=201)
 
     request_fingerprint = idempotency.fingerprint(
         method="POST", path=request.url.path, body=body.model_dump()
     )
-    return _respond(idempotency.once(dbs, workspace, idempotency_key, request_fingerprint, create))
+    return _respond(
+        idempotency.once(dbs, principal.workspace, idempotency_key, request_fingerprint, create)
+    )
 
 
 @router.put(
@@ -204,17 +221,17 @@ async def upload_part(
     dbs: Dbs,
     storage: Store,
     settings: Config,
-    workspace: Workspace,
+    principal: Writer,
 ) -> JSONResponse:
     """Upload one part's bytes (again to replace them, until the job starts)."""
     _check_length(request, settings)
-    await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=workspace)
+    await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=principal.workspace)
     stored: StoredObject = await receive_raw(
         request.stream(), storage.writer(), limit=settings.max_upload_bytes
     )
-    await run_in_threadpool(jobs.attach_part, dbs, workspace, job_id, part, stored)
+    await run_in_threadpool(jobs.attach_part, dbs, principal.workspace, job_id, part, stored)
     request.app.state.wake_workers()
-    return _respond(await run_in_threadpool(_job_answer, dbs, workspace, job_id, 200))
+    return _respond(await run_in_threadpool(_job_answer, dbs, principal.workspace, job_id, 200))
 
 
 @router.post(
@@ -223,8 +240,8 @@ async def upload_part(
     response_model=Job,
     responses=error_responses(404, 409),
 )
-def start_job(job_id: JobId, request: Request, dbs: Dbs, workspace: Workspace) -> JSONResponse:
+def start_job(job_id: JobId, request: Request, dbs: Dbs, principal: Writer) -> JSONResponse:
     """Queue a job whose parts are all uploaded."""
-    jobs.start_job(dbs, workspace, job_id)
+    jobs.start_job(dbs, principal.workspace, job_id)
     request.app.state.wake_workers()
-    return _respond(_job_answer(dbs, workspace, job_id))
+    return _respond(_job_answer(dbs, principal.workspace, job_id))

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from mdhub.api.deps import Cursor, Dbs, JobId, Workspace
+from mdhub.api.auth import Reader, Writer
+from mdhub.api.deps import Cursor, Dbs, JobId
 from mdhub.api.schemas import Job, JobList, JobStatus, LogList, RowErrorList, error_responses
 from mdhub.db.engine import Databases
 from mdhub.services import job_views, jobs
@@ -25,7 +26,7 @@ KEEPALIVE_SECONDS = 15.0
 @router.get("", response_model=JobList, responses=error_responses())
 def list_jobs(
     dbs: Dbs,
-    workspace: Workspace,
+    principal: Reader,
     dataset: Annotated[str | None, Query(max_length=64)] = None,
     status: JobStatus | None = None,
     cursor: Cursor = None,
@@ -33,38 +34,38 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs, newest first, optionally of one dataset or status."""
     return job_views.list_jobs(
-        dbs, workspace, dataset=dataset, status=status, cursor=cursor, limit=limit
+        dbs, principal.workspace, dataset=dataset, status=status, cursor=cursor, limit=limit
     )
 
 
 @router.get("/{job_id}", response_model=Job, responses=error_responses(404))
-def get_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
+def get_job(job_id: JobId, dbs: Dbs, principal: Reader) -> dict[str, Any]:
     """Status, parts, progress, runtime, statistics, version, error and the first row errors."""
-    return job_views.get_job(dbs, job_id, workspace=workspace)
+    return job_views.get_job(dbs, job_id, workspace=principal.workspace)
 
 
 @router.get("/{job_id}/errors", response_model=RowErrorList, responses=error_responses(404))
 def job_errors(
     job_id: JobId,
     dbs: Dbs,
-    workspace: Workspace,
+    principal: Reader,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Row errors (part, line, column, value, message), in order; `total` counts them all."""
-    return job_views.job_errors(dbs, workspace, job_id, cursor=cursor, limit=limit)
+    return job_views.job_errors(dbs, principal.workspace, job_id, cursor=cursor, limit=limit)
 
 
 @router.get("/{job_id}/log", response_model=LogList, responses=error_responses(404))
 def job_log(
     job_id: JobId,
     dbs: Dbs,
-    workspace: Workspace,
+    principal: Reader,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     """The job's log lines, in order."""
-    return job_views.job_log_lines(dbs, workspace, job_id, cursor=cursor, limit=limit)
+    return job_views.job_log_lines(dbs, principal.workspace, job_id, cursor=cursor, limit=limit)
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
@@ -104,11 +105,11 @@ async def _events(
         **error_responses(404),
     },
 )
-async def job_events(job_id: JobId, request: Request, dbs: Dbs, workspace: Workspace) -> Any:
+async def job_events(job_id: JobId, request: Request, dbs: Dbs, principal: Reader) -> Any:
     """Server-Sent Events: `progress` (the job, whenever it changes), then `end` (final)."""
-    first = await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=workspace)
+    first = await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=principal.workspace)
     return StreamingResponse(
-        _events(request, dbs, workspace, first),
+        _events(request, dbs, principal.workspace, first),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -117,8 +118,8 @@ async def job_events(job_id: JobId, request: Request, dbs: Dbs, workspace: Works
 @router.post(
     "/{job_id}/cancel", status_code=202, response_model=Job, responses=error_responses(404, 409)
 )
-def cancel_job(job_id: JobId, dbs: Dbs, workspace: Workspace) -> dict[str, Any]:
+def cancel_job(job_id: JobId, dbs: Dbs, principal: Writer) -> dict[str, Any]:
     """Cancel a job: at once when it waits; a running job is rolled back by its worker
     (`cancel_requested` until then)."""
-    jobs.cancel_job(dbs, workspace, job_id)
-    return job_views.get_job(dbs, job_id, workspace=workspace)
+    jobs.cancel_job(dbs, principal.workspace, job_id)
+    return job_views.get_job(dbs, job_id, workspace=principal.workspace)

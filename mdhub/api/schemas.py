@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +11,7 @@ Operation = Literal["upsert", "insert", "update", "append", "overwrite", "delete
 Format = Literal["csv", "ndjson", "json", "parquet"]
 SchemaPolicy = Literal["reject", "ignore", "add"]
 JobStatus = Literal["created", "queued", "running", "succeeded", "failed", "cancelled"]
+Role = Literal["reader", "writer", "admin"]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -27,19 +29,46 @@ class ErrorBody(BaseModel):
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid request",
+    401: "No valid credential: missing, wrong, expired or revoked",
+    403: "The credential's role does not allow this",
     404: "Not found (in this workspace)",
     409: "Conflict with the object's state, or the same Idempotency-Key still in flight",
     413: "Request body over MDHUB_MAX_UPLOAD_BYTES",
     422: "Unreadable input, or an Idempotency-Key reused for a different request",
+    429: "Too many failed logins: retry after `Retry-After` seconds",
     500: "Internal error",
     503: "Database not reachable or not migrated",
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the given error statuses (400 and 500 are always possible)."""
-    wanted = sorted({400, 500, *statuses})
-    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in wanted}
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'How to authenticate: `Bearer realm="mdhub"`',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again",
+            "required": True,
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def error_responses(*statuses: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the given error statuses: 400 and 500 are always possible, and
+    401 and 403 on every route that needs a credential (all but `public` ones)."""
+    wanted = sorted({400, 500, *statuses, *(() if public else (401, 403))})
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in wanted:
+        responses[status] = {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
+        if status in ERROR_HEADERS:
+            responses[status]["headers"] = ERROR_HEADERS[status]
+    return responses
 
 
 class Progress(BaseModel):
@@ -196,10 +225,133 @@ class JobCreate(BaseModel):
 class RecordsJob(BaseModel):
     """Inline records: `{operation, records: [...]}` (read incrementally, never whole)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     operation: Operation = "upsert"
     records: list[dict[str, Any]]
     dry_run: bool = False
     max_errors: int | None = Field(default=0, ge=0)
+    skip_invalid: bool = Field(default=False, description="Skip every row that fails validation")
     keys: list[str] | None = Field(
         default=None, description="Key fields, used when the dataset is created by this job"
     )
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+Password = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class LoginIn(BaseModel):
+    """A user's credentials; `workspace` chooses one of theirs (default: `default`, or the only
+    one). The token acts in that workspace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=255)
+    password: Password
+    workspace: str | None = Field(default=None, pattern=NAME)
+
+
+class Login(BaseModel):
+    token: str = Field(description="Send it as `Authorization: Bearer <token>`")
+    token_type: Literal["bearer"]
+    expires_at: str
+    workspace: str
+    role: Role
+
+
+class Me(BaseModel):
+    """Who the credential acts as: a user (login token) or an API key, in one workspace."""
+
+    workspace: str
+    role: Role
+    username: str | None
+    key_id: int | None
+    instance_admin: bool
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Password
+    new_password: Password
+
+
+class PasswordSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
+
+
+class UserCreate(BaseModel):
+    """A new user with a role in the workspace of the admin who creates it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=NAME)
+    password: Password
+    role: Role
+
+
+class UserCreated(BaseModel):
+    username: str
+    role: Role
+    workspace: str
+
+
+class Member(BaseModel):
+    username: str
+    role: Role
+    created_at: str | None
+
+
+class MemberList(BaseModel):
+    results: list[Member]
+    next: None = Field(description="Always null: every member is on the one page")
+
+
+class ApiKeyCreate(BaseModel):
+    """A new API key in the admin's workspace; it never expires unless `expires_at` says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    role: Role
+    expires_at: datetime | None = Field(default=None, description="UTC when no zone is given")
+
+
+class ApiKey(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    role: Role
+    created_at: str | None
+    expires_at: str | None
+    last_used_at: str | None
+    revoked: bool
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="The secret: shown here once, stored only as a hash")
+
+
+class ApiKeyList(BaseModel):
+    results: list[ApiKey]
+    next: None = Field(description="Always null: every key is on the one page")
+
+
+class WorkspaceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+
+
+class Workspace(BaseModel):
+    name: str
+    created_at: str | None
+
+
+class WorkspaceList(BaseModel):
+    results: list[Workspace]
+    next: None = Field(description="Always null: every workspace is on the one page")

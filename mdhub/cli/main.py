@@ -9,15 +9,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from mdhub.cli import output
+from mdhub.cli.admin import admin_app
+from mdhub.cli.common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_REJECTED,
+    DatabaseOption,
+    DataDirOption,
+    JsonOption,
+    err,
+    fail,
+    open_hub,
+    open_hub_with,
+    settings_from,
+)
 from mdhub.config import Settings
 from mdhub.db import migrate as migrations
 from mdhub.db.engine import open_databases
 from mdhub.errors import MdhubError
 from mdhub.observability.logging import configure_logging, uvicorn_log_config
-from mdhub.services.hub import Hub
 from mdhub.worker.pool import WorkerOptions, WorkerPool
 
 app = typer.Typer(
@@ -25,42 +37,7 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Create, list, show and delete datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
-err = Console(stderr=True)
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_REJECTED = 3
-EXIT_ERROR = 4
-
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="MDHUB_DATABASE_URL", help="SQLAlchemy database URL."),
-]
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", envvar="MDHUB_DATA_DIR", help="Data directory.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _settings(database_url: str | None, data_dir: Path | None) -> Settings:
-    return Settings.from_env(database_url=database_url or None, data_dir=data_dir)
-
-
-def _open(database_url: str | None, data_dir: Path | None) -> Hub:
-    return _open_settings(_settings(database_url, data_dir))
-
-
-def _open_settings(settings: Settings) -> Hub:
-    try:
-        return Hub.open(settings)
-    except MdhubError as exc:
-        _fail(exc)
-        raise  # unreachable: _fail exits
-
-
-def _fail(exc: MdhubError, code: int = EXIT_ERROR) -> None:
-    err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
-    raise typer.Exit(code)
+app.add_typer(admin_app, name="admin")
 
 
 @app.command()
@@ -118,7 +95,7 @@ def worker(
         database_url=database_url or None, data_dir=data_dir, storage_url=storage_url or None
     )
     configure_logging(log_level, json=settings.log_format == "json")
-    hub = _open_settings(settings)
+    hub = open_hub_with(settings)
     pool = WorkerPool(
         hub.dbs,
         hub.storage,
@@ -139,7 +116,7 @@ def worker(
 @app.command()
 def migrate(database_url: DatabaseOption = None, data_dir: DataDirOption = None) -> None:
     """Bring the database schema up to date."""
-    dbs = open_databases(_settings(database_url, data_dir).database_url)
+    dbs = open_databases(settings_from(database_url, data_dir).database_url)
     try:
         migrations.upgrade(dbs)
     finally:
@@ -179,7 +156,7 @@ def apply(
         read_options["encoding"] = encoding
     if delimiter:
         read_options["delimiter"] = "\t" if delimiter in ("\\t", "tab") else delimiter
-    hub = _open(database_url, data_dir)
+    hub = open_hub(database_url, data_dir)
     try:
         job_id = hub.submit(
             dataset,
@@ -194,7 +171,7 @@ def apply(
         with output.JobProgress(total=file.stat().st_size, enabled=not as_json) as reporter:
             job = hub.run(job_id, reporter)
     except MdhubError as exc:
-        _fail(exc, EXIT_REJECTED)
+        fail(exc, EXIT_REJECTED)
     finally:
         hub.close()
     if as_json:
@@ -221,7 +198,7 @@ def datasets_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a dataset (with a declared schema, or inferred from its first file)."""
-    with _open(database_url, data_dir) as hub:
+    with open_hub(database_url, data_dir) as hub:
         try:
             descriptor = json.loads(schema.read_text()) if schema else None
             found = hub.create_dataset(
@@ -231,7 +208,7 @@ def datasets_create(
                 schema_policy=schema_policy,
             )
         except MdhubError as exc:
-            _fail(exc)
+            fail(exc)
         except json.JSONDecodeError as exc:
             err.print(f"[bold red]error[/]: {schema} is not valid JSON: {exc}")
             raise typer.Exit(EXIT_ERROR) from None
@@ -243,7 +220,7 @@ def datasets_list(
     as_json: JsonOption = False, database_url: DatabaseOption = None, data_dir: DataDirOption = None
 ) -> None:
     """List datasets."""
-    with _open(database_url, data_dir) as hub:
+    with open_hub(database_url, data_dir) as hub:
         found = [d.to_dict() for d in hub.datasets()]
     if as_json:
         typer.echo(json.dumps(found, indent=2))
@@ -256,11 +233,11 @@ def datasets_show(
     name: str, database_url: DatabaseOption = None, data_dir: DataDirOption = None
 ) -> None:
     """Show a dataset: schema, keys, row count, version."""
-    with _open(database_url, data_dir) as hub:
+    with open_hub(database_url, data_dir) as hub:
         try:
             typer.echo(json.dumps(hub.dataset(name).to_dict(), indent=2))
         except MdhubError as exc:
-            _fail(exc)
+            fail(exc)
 
 
 @datasets_app.command("delete")
@@ -273,9 +250,9 @@ def datasets_delete(
     """Delete a dataset with all its rows and history."""
     if not yes:
         typer.confirm(f"Delete dataset {name} and all its rows?", abort=True)
-    with _open(database_url, data_dir) as hub:
+    with open_hub(database_url, data_dir) as hub:
         try:
             hub.delete_dataset(name)
         except MdhubError as exc:
-            _fail(exc)
+            fail(exc)
     err.print(f"dataset {name} deleted")

@@ -54,8 +54,10 @@ def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) ->
     Raises IdempotencyInFlight while the first request with the key is still being answered,
     and IdempotencyKeyReused when the key was used for a different request.
     """
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters, without NUL"
+        )
     now = _now()
     with dbs.meta.begin() as conn:
         ws = workspace_id(conn, workspace)

@@ -104,7 +104,7 @@ def _parts_of(conn: Connection, job_ids: list[int]) -> dict[int, list[Any]]:
     return out
 
 
-def get_job(dbs: Databases, job_id: int, *, workspace: str = "default") -> dict[str, Any]:
+def get_job(dbs: Databases, job_id: int, *, workspace: str) -> dict[str, Any]:
     """A job in the API's shape, with its first row errors inline."""
     with dbs.meta.connect() as conn:
         job = _job_row(conn, workspace, job_id)
@@ -117,6 +117,13 @@ def get_job(dbs: Databases, job_id: int, *, workspace: str = "default") -> dict[
         ).all()
     shaped["errors"] = [_error(e) for e in errors]
     return shaped
+
+
+def job_statistics(dbs: Databases, job_id: int) -> dict[str, int]:
+    """A finished job's statistics, for the worker's metrics (not scoped: no request asks)."""
+    with dbs.meta.connect() as conn:
+        found = conn.execute(select(jobs.c.statistics).where(jobs.c.id == job_id)).scalar()
+    return dict(found or dict.fromkeys(STAT_NAMES, 0))
 
 
 def _page_limit(limit: int) -> int:

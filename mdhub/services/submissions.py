@@ -3,7 +3,7 @@ dataset when the request says how (its keys), at most once per Idempotency-Key."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import ijson
 
 from mdhub.db.engine import Databases
-from mdhub.errors import InputError, InvalidRequest, NotFound
+from mdhub.errors import Forbidden, InputError, InvalidRequest, NotFound
 from mdhub.ingest.merge import OPERATIONS
 from mdhub.ingest.model import FORMATS
 from mdhub.services import datasets, jobs
@@ -30,6 +30,12 @@ FORMAT_BY_SUFFIX = {
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 READ_OPTION_NAMES = ("delimiter", "encoding", "header", "quote_char")
+# The options a job request may carry (form fields or query parameters), and the fields of an
+# inline JSON body: anything else is refused, never silently dropped.
+OPTION_NAMES = frozenset(
+    {"operation", "format", "dry_run", "max_errors", "skip_invalid", "keys", *READ_OPTION_NAMES}
+)
+INLINE_FIELDS = frozenset({"operation", "records", "dry_run", "max_errors", "skip_invalid", "keys"})
 # Inline JSON records are read from this place in the body.
 RECORDS_ITEMS = "records.item"
 
@@ -79,6 +85,18 @@ def _read_options(fields: Mapping[str, str]) -> dict[str, Any]:
     return options
 
 
+def check_option_names(names: Iterable[str], where: str) -> None:
+    """Refuse fields a job request does not know (a `workspace` or `role` among them would
+    otherwise be dropped silently)."""
+    unknown = sorted(set(names) - OPTION_NAMES)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown {where} {', '.join(repr(n) for n in unknown)} "
+            f"(known: {', '.join(sorted(OPTION_NAMES))})",
+            {"unknown": unknown},
+        )
+
+
 def job_request(dataset: str, fields: Mapping[str, str], filename: str | None) -> JobRequest:
     """A JobRequest from text fields (form fields or query parameters), checked."""
     if any("\x00" in text for text in (*fields.keys(), *fields.values(), filename or "")):
@@ -125,6 +143,12 @@ def inline_request(dataset: str, body: Path, fields: Mapping[str, str]) -> JobRe
             for prefix, event, value in ijson.parse(stream):
                 if prefix == "" and event not in ("start_map", "end_map", "map_key"):
                     raise InvalidRequest("the request body must be one JSON object")
+                if prefix == "" and event == "map_key" and value not in INLINE_FIELDS:
+                    raise InvalidRequest(
+                        f"unknown field {value!r} in the request body "
+                        f"(known: {', '.join(sorted(INLINE_FIELDS))})",
+                        {"unknown": [value]},
+                    )
                 if prefix in ("operation", "dry_run", "max_errors", "skip_invalid"):
                     found[prefix] = value
                 elif prefix == "keys.item" and isinstance(value, str):
@@ -156,8 +180,11 @@ def inline_request(dataset: str, body: Path, fields: Mapping[str, str]) -> JobRe
     )
 
 
-def _ensure_dataset(dbs: Databases, workspace: str, request: JobRequest) -> None:
-    """A missing dataset is created when the request gives its keys (or appends, keyless)."""
+def _ensure_dataset(
+    dbs: Databases, workspace: str, request: JobRequest, *, may_create: bool
+) -> None:
+    """A missing dataset is created when the request gives its keys (or appends, keyless)
+    and the caller may create datasets."""
     try:
         datasets.get_dataset(dbs, workspace, request.dataset)
     except NotFound:
@@ -166,12 +193,25 @@ def _ensure_dataset(dbs: Databases, workspace: str, request: JobRequest) -> None
                 f"dataset '{request.dataset}' not found: create it (POST /api/v1/datasets) "
                 "or send `keys` to create it from this file"
             ) from None
+        if not may_create:
+            raise Forbidden(
+                f"dataset '{request.dataset}' not found, and creating a dataset needs the "
+                "admin role"
+            ) from None
         datasets.create_dataset(dbs, workspace, request.dataset, keys=request.keys)
 
 
-def submit_upload(dbs: Databases, workspace: str, request: JobRequest, stored: StoredObject) -> int:
-    """Queue a job applying one stored upload; returns the job id."""
-    _ensure_dataset(dbs, workspace, request)
+def submit_upload(
+    dbs: Databases,
+    workspace: str,
+    request: JobRequest,
+    stored: StoredObject,
+    *,
+    may_create: bool = True,
+) -> int:
+    """Queue a job applying one stored upload; returns the job id. A missing dataset is
+    created from the request's `keys` when `may_create` (the caller is an admin)."""
+    _ensure_dataset(dbs, workspace, request, may_create=may_create)
     part = jobs.NewPart(
         dataset=request.dataset,
         operation=request.operation,

@@ -1,5 +1,6 @@
 """Real mdhub processes for acceptance tests: `mdhub serve` on a free port and `mdhub worker`,
-configured by environment variables, each writing its own log file."""
+configured by environment variables, each writing its own log file. The first server creates
+the user `admin` with ADMIN_PASSWORD; `Server.client()` is logged in as that user."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ READY_SECONDS = 60.0
 STOP_SECONDS = 15.0
 POLL_SECONDS = 0.05
 LOG_TAIL_CHARS = 20_000
+ADMIN_PASSWORD = "acceptance-admin"
 
 
 def free_port() -> int:
@@ -89,9 +91,28 @@ class Server(MdhubProcess):
         self.port = free_port()
         super().__init__(name, ["serve"], {**env, "MDHUB_PORT": str(self.port)}, log_path)
         self.url = f"http://127.0.0.1:{self.port}"
+        self._token: str | None = None
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+        """A login token (POST /api/v1/auth/login)."""
+        answer = httpx.post(
+            f"{self.url}/api/v1/auth/login",
+            json={"username": username, "password": password},
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            self.fail(f"logging in as {username} failed: {answer.status_code} {answer.text}")
+        return str(answer.json()["token"])
+
+    def headers(self) -> dict[str, str]:
+        """The headers of a request made as the admin (logged in once per server)."""
+        if self._token is None:
+            self._token = self.login()
+        return {"Authorization": f"Bearer {self._token}"}
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+        """A client logged in as the admin of the default workspace."""
+        return httpx.Client(base_url=self.url, timeout=timeout, headers=self.headers())
 
     def wait_ready(self, timeout: float = READY_SECONDS) -> None:
         """Poll `/readyz` until it answers 200 (fail with the log at the deadline)."""
@@ -126,6 +147,7 @@ class Processes:
             MDHUB_DATABASE_URL=self.database_url,
             MDHUB_DATA_DIR=str(self.data_dir),
             MDHUB_LOG_FORMAT="text",
+            MDHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         )
         env.update({f"MDHUB_{name.upper()}": str(value) for name, value in settings.items()})
         return env

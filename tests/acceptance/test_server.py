@@ -266,7 +266,9 @@ async def _submit_concurrently(
     server: Server, files: list[tuple[str, Path]], at_once: int
 ) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=at_once)
-    async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=60, limits=limits, headers=server.headers()
+    ) as client:
         gate = asyncio.Semaphore(at_once)
 
         async def one(dataset: str, path: Path) -> httpx.Response:

@@ -22,7 +22,7 @@ import pytest
 
 from mdhub.app import create_app
 from mdhub.config import Settings
-from mdhub.services import idempotency, job_views, submissions
+from mdhub.services import accounts, idempotency, job_views, submissions
 from mdhub.services.hub import Hub
 from tests.helpers import VENDORS_SCHEMA, table_rows, vendor, write_csv
 
@@ -38,17 +38,29 @@ Body = Callable[[httpx.AsyncClient], Awaitable[None]]
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The app's settings: one worker (woken by each submission), on the test's database and
     storage directory."""
-    return Settings(data_dir=tmp_path, database_url=database_url, workers=1, lease_seconds=10.0)
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        workers=1,
+        lease_seconds=10.0,
+        admin_password="admin-password",
+    )
 
 
 def serve(settings: Settings, body: Body) -> None:
-    """Run `body` against an app built on `settings`, its lifespan (and workers) running."""
+    """Run `body` against an app built on `settings`, its lifespan (and workers) running, with
+    a client that sends an admin API key of the default workspace."""
 
     async def main() -> None:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
+            key = accounts.create_key(app.state.dbs, "default", "tests", "admin")["key"]
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://test",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as client:
                 await body(client)
 
     asyncio.run(main())

@@ -39,6 +39,7 @@ def test_the_server_environment_drops_inherited_mdhub_settings(tmp_path: Path) -
     assert env["MDHUB_DATA_DIR"] == str(tmp_path)
     assert env["MDHUB_WORKERS"] == "1"
     assert int(env["MDHUB_MAX_UPLOAD_BYTES"]) >= 1 << 40
+    assert env["MDHUB_ADMIN_PASSWORD"] == http_api.ADMIN_PASSWORD
 
 
 def test_roles_are_all_by_default_and_kept_in_order() -> None:
