@@ -81,10 +81,22 @@ def open_databases(database_url: str) -> Databases:
             # default); allocated only when used, and settable only before a session's first one.
             connect_args={"options": f"-c temp_buffers={PG_TEMP_BUFFERS}"},
         )
+        event.listen(engine, "before_cursor_execute", _escape_percents, retval=True)
         return Databases(meta=engine, data=engine, kind="postgresql")
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
     )
+
+
+def _escape_percents(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool
+) -> tuple[str, Any]:
+    """psycopg reads `%` as a placeholder even in SQL without parameters, and a quoted
+    identifier may hold one (a column named `a%b`): escape it in SQL passed as a string
+    (`exec_driver_sql`); SQLAlchemy already does it for compiled statements."""
+    if context is not None and context.compiled is None and not parameters:
+        statement = statement.replace("%", "%%")
+    return statement, parameters
 
 
 def _sqlite_engine(path: Path, *, begin: str) -> Engine:

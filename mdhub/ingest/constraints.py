@@ -18,6 +18,8 @@ from mdhub.ingest.convert import convert_value, quote, type_error
 from mdhub.ingest.vectorized import Converted, render_text
 
 _ENUM_SHOWN = 10
+# PostgreSQL text cannot hold U+0000, so no backend takes it (the same data everywhere).
+NUL_MESSAGE = "contains a NUL character (U+0000), which a text value cannot hold"
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class Failure:
 
 
 def column_failures(field: Field, conv: Converted, source: pa.Array) -> list[Failure]:
-    """Every check of the column that at least one row failed, in a fixed order: type, required,
-    minimum, maximum, minLength, maxLength, pattern, enum. `unique` is the caller's."""
+    """Every check of the column that at least one row failed, in a fixed order: type, NUL
+    characters, required, minimum, maximum, minLength, maxLength, pattern, enum. `unique` is
+    the caller's."""
     text = conv.text
 
     def shown(i: int) -> str:
@@ -41,6 +44,10 @@ def column_failures(field: Field, conv: Converted, source: pa.Array) -> list[Fai
     failures: list[Failure] = []
     if conv.invalid is not None and text is not None:  # only text can fail to convert
         failures.append(Failure(field, conv.invalid, lambda i: type_error(field, text[i].as_py())))
+    if pa.types.is_string(conv.values.type):
+        nul = pc.fill_null(pc.match_substring(conv.values, "\x00"), False)
+        if nul.true_count:
+            failures.append(Failure(field, nul, lambda i: NUL_MESSAGE))
     present = pc.is_valid(conv.values)
     if field.required:
         missing = pc.invert(present)

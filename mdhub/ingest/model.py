@@ -66,10 +66,11 @@ class RowError:
 
 
 def clip_value(value: object) -> str | None:
-    """A value as it is shown in an error: text, cut to a readable length."""
+    """A value as it is shown in an error: text (a NUL shown as `\u0000`, which no database
+    text can hold), cut to a readable length."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else str(value)
+    text = (value if isinstance(value, str) else str(value)).replace("\x00", "\\u0000")
     if len(text) > MAX_ERROR_VALUE_CHARS:
         return text[:MAX_ERROR_VALUE_CHARS] + "…"
     return text

@@ -153,7 +153,15 @@ def run_claimed(
         log.exception("job %s failed unexpectedly", held.job_id)
         error = InternalError(f"{type(exc).__name__}: {exc}")
         return _finish(dbs, held, ApplyOutcome(error=error), status="failed")
-    return _finish(dbs, held, outcome, status="failed" if outcome.error else "succeeded")
+    try:
+        return _finish(dbs, held, outcome, status="failed" if outcome.error else "succeeded")
+    except Exception as exc:
+        # Never leave a job running because its outcome could not be recorded in full.
+        log.exception("job %s: recording its outcome failed", held.job_id)
+        if finalize_if_applied(dbs, held):
+            return "succeeded"
+        error = InternalError(f"recording the job's outcome failed: {type(exc).__name__}")
+        return _finish(dbs, held, ApplyOutcome(error=error), status="failed")
 
 
 def finalize_if_applied(dbs: Databases, held: Claim) -> bool:

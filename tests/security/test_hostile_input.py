@@ -384,15 +384,6 @@ HOSTILE_COLUMNS = [
 ]
 # psycopg reads '%' in a statement as a placeholder, also inside a quoted identifier.
 PERCENT_COLUMNS = ["100%", "a%sb", "%(x)s"]
-PERCENT_BUG = (
-    "a column name with '%' breaks the DDL and merge SQL on PostgreSQL (psycopg reads it as a "
-    "placeholder): 500 on POST /datasets, internal_error in jobs"
-)
-
-
-def _percent_bug(request: pytest.FixtureRequest, backend: Backend) -> None:
-    if backend.name == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PERCENT_BUG))
 
 
 def _columns_round_trip(hostile: Hostile, columns: list[str], dataset: str) -> None:
@@ -460,14 +451,12 @@ def test_column_names_in_schemas_cannot_inject(hostile: Hostile) -> None:
 def test_percent_in_column_names_of_csv_headers(
     hostile: Hostile, backend: Backend, request: pytest.FixtureRequest
 ) -> None:
-    _percent_bug(request, backend)
     _columns_round_trip(hostile, PERCENT_COLUMNS, "hostile-percent-header")
 
 
 def test_percent_in_column_names_of_schemas(
     hostile: Hostile, backend: Backend, request: pytest.FixtureRequest
 ) -> None:
-    _percent_bug(request, backend)
     _schema_round_trip(hostile, ["100%", "a%sb", "%(x)s"], "hostile-percent-schema")
 
 
@@ -562,17 +551,7 @@ def test_nul_characters_are_refused_not_crashes(hostile: Hostile) -> None:
         assert_error(named, 400)
 
 
-def test_a_nul_in_a_value_fails_the_job_cleanly(
-    hostile: Hostile, backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    if backend.name == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="PostgreSQL text cannot hold NUL: the COPY fails and the job ends with "
-                "internal_error instead of a row error naming the line and column",
-            )
-        )
+def test_a_nul_in_a_value_is_a_row_error_with_its_line_and_column(hostile: Hostile) -> None:
     served = hostile.served
     with hostile.intact():
         response = served.post(
@@ -580,7 +559,12 @@ def test_a_nul_in_a_value_fails_the_job_cleanly(
             json={"keys": ["id"], "records": [{"id": "k1", "value": "a\x00b"}]},
             headers=hostile.admin_key,
         )
-        _clean_end(_job_of(response, served, hostile.writer))
+        job = _job_of(response, served, hostile.writer)
+        _clean_end(job)
+        assert job["status"] == "failed" and job["error"]["code"] == "row_errors", job
+        [error] = job["errors"]
+        assert (error["line"], error["column"]) == (1, "value")
+        assert "NUL" in error["message"]
 
 
 # Path traversal ------------------------------------------------------------------------------
