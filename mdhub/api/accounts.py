@@ -27,7 +27,7 @@ from mdhub.api.schemas import (
     WorkspaceList,
     error_responses,
 )
-from mdhub.services import accounts
+from mdhub.services import accounts, api_keys, sessions, workspaces
 
 router = APIRouter()
 
@@ -56,7 +56,7 @@ def login(body: LoginIn, request: Request, dbs: Dbs) -> dict[str, Any]:
     name and per client address) logins are refused with 429 and `Retry-After`.
     """
     address = request.client.host if request.client else "unknown"
-    return accounts.login(
+    return sessions.login(
         dbs, body.username, body.password, workspace=body.workspace, address=address
     )
 
@@ -64,7 +64,7 @@ def login(body: LoginIn, request: Request, dbs: Dbs) -> dict[str, Any]:
 @router.post("/auth/logout", status_code=204, responses=error_responses(), tags=["auth"])
 def logout(principal: Authenticated, dbs: Dbs) -> Response:
     """Revoke the login token this request came with (API keys are revoked at /api-keys)."""
-    accounts.logout(dbs, principal)
+    sessions.logout(dbs, principal)
     return _no_content()
 
 
@@ -134,7 +134,7 @@ def set_user_password(
 @router.get("/api-keys", response_model=ApiKeyList, responses=error_responses(), tags=["api-keys"])
 def list_api_keys(principal: Admin, dbs: Dbs) -> dict[str, Any]:
     """The workspace's API keys, revoked ones too; never their secrets."""
-    return {"results": accounts.list_keys(dbs, principal.workspace), "next": None}
+    return {"results": api_keys.list_keys(dbs, principal.workspace), "next": None}
 
 
 @router.post(
@@ -147,7 +147,7 @@ def list_api_keys(principal: Admin, dbs: Dbs) -> dict[str, Any]:
 def create_api_key(body: ApiKeyCreate, principal: Admin, dbs: Dbs) -> dict[str, Any]:
     """A new API key with a role in the workspace. `key` is shown in this answer only: the
     server keeps nothing but its hash."""
-    return accounts.create_key(
+    return api_keys.create_key(
         dbs, principal.workspace, body.name, body.role, expires_at=body.expires_at
     )
 
@@ -157,7 +157,7 @@ def create_api_key(body: ApiKeyCreate, principal: Admin, dbs: Dbs) -> dict[str, 
 )
 def revoke_api_key(key_id: KeyId, principal: Admin, dbs: Dbs) -> Response:
     """Revoke an API key of the workspace: requests with it get 401 from now on."""
-    accounts.revoke_key(dbs, principal.workspace, key_id)
+    api_keys.revoke_key(dbs, principal.workspace, key_id)
     return _no_content()
 
 
@@ -169,7 +169,7 @@ def revoke_api_key(key_id: KeyId, principal: Admin, dbs: Dbs) -> Response:
 )
 def list_workspaces(principal: Authenticated, dbs: Dbs) -> dict[str, Any]:
     """The credential's workspace; every workspace for an instance admin."""
-    return {"results": accounts.list_workspaces(dbs, principal), "next": None}
+    return {"results": workspaces.list_workspaces(dbs, principal), "next": None}
 
 
 @router.post(
@@ -182,4 +182,4 @@ def list_workspaces(principal: Authenticated, dbs: Dbs) -> dict[str, Any]:
 def create_workspace(body: WorkspaceCreate, principal: InstanceAdmin, dbs: Dbs) -> dict[str, Any]:
     """A new workspace (instance admins only); its creator becomes its admin — log in with
     `workspace` set to act in it."""
-    return accounts.create_workspace(dbs, body.name, admin_user_id=principal.user_id)
+    return workspaces.create_workspace(dbs, body.name, admin_user_id=principal.user_id)

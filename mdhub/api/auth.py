@@ -19,8 +19,8 @@ from starlette.requests import HTTPConnection
 
 from mdhub.core.security import role_allows
 from mdhub.errors import Forbidden, Unauthorized
-from mdhub.services import accounts
-from mdhub.services.accounts import Principal
+from mdhub.services import sessions
+from mdhub.services.sessions import Principal
 
 KEY_HEADERS = ("x-api-key", "ocp-apim-subscription-key")
 
@@ -75,7 +75,7 @@ async def current_principal(
     secret = presented_secret(request)
     if not secret:
         raise Unauthorized("this needs a credential: a login token or an API key")
-    principal = await run_in_threadpool(accounts.authenticate, request.app.state.dbs, secret)
+    principal = await run_in_threadpool(sessions.authenticate, request.app.state.dbs, secret)
     request.state.principal = principal
     return principal
 

@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from mdhub.cli.common import DatabaseOption, DataDirOption, JsonOption, err, fail, open_hub
 from mdhub.core.security import VISIBLE_KEY_CHARS
 from mdhub.errors import MdhubError
-from mdhub.services import accounts
+from mdhub.services import accounts, api_keys, sessions
 
 admin_app: typer.Typer = typer.Typer(
     help="Manage users and API keys directly on the database (no server needed).",
@@ -56,7 +56,7 @@ def create_user(
     username: Annotated[str, typer.Argument(help="The new user's name.")],
     password: PasswordOption = None,
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
-    workspace: WorkspaceOption = accounts.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
     instance_admin: Annotated[
         bool,
         typer.Option("--instance-admin", help="May see and create every workspace."),
@@ -108,7 +108,7 @@ def reset_password(
 def create_key(
     name: Annotated[str, typer.Argument(help="A name saying what the key is for.")],
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "writer",
-    workspace: WorkspaceOption = accounts.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
     expires_in_days: Annotated[
         int | None,
         typer.Option(
@@ -125,7 +125,7 @@ def create_key(
     )
     with open_hub(database_url, data_dir) as hub:
         try:
-            key = accounts.create_key(hub.dbs, workspace, name, role, expires_at=expires_at)
+            key = api_keys.create_key(hub.dbs, workspace, name, role, expires_at=expires_at)
         except MdhubError as exc:
             fail(exc)
     # The secret goes alone to stdout so that scripts can capture it; the rest goes to stderr.
@@ -144,14 +144,14 @@ def create_key(
 @admin_app.command("revoke-key")
 def revoke_key(
     key_id: Annotated[int, typer.Argument(help="The key's id (see `mdhub admin list-keys`).")],
-    workspace: WorkspaceOption = accounts.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Revoke an API key: requests made with it are refused from now on."""
     with open_hub(database_url, data_dir) as hub:
         try:
-            accounts.revoke_key(hub.dbs, workspace, key_id)
+            api_keys.revoke_key(hub.dbs, workspace, key_id)
         except MdhubError as exc:
             fail(exc)
     err.print(f"API key {key_id} revoked")
@@ -159,7 +159,7 @@ def revoke_key(
 
 @admin_app.command("list-keys")
 def list_keys(
-    workspace: WorkspaceOption = accounts.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
@@ -167,7 +167,7 @@ def list_keys(
     """List a workspace's API keys (their prefixes; the secrets are never stored)."""
     with open_hub(database_url, data_dir) as hub:
         try:
-            keys = accounts.list_keys(hub.dbs, workspace)
+            keys = api_keys.list_keys(hub.dbs, workspace)
         except MdhubError as exc:
             fail(exc)
     if as_json:
@@ -200,7 +200,7 @@ def list_keys(
 
 @admin_app.command("list-users")
 def list_users(
-    workspace: WorkspaceOption = accounts.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,

@@ -15,6 +15,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mdhub.errors import InvalidRequest
+
 ROLES = ("reader", "writer", "admin")
 TOKEN_PREFIX = "mdt_"
 KEY_PREFIX = "mdk_"
@@ -61,3 +63,8 @@ def same(a: str, b: str) -> bool:
 def role_allows(has: str, needs: str) -> bool:
     """reader < writer < admin."""
     return ROLES.index(has) >= ROLES.index(needs)
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRequest(f"unknown role '{role}' (one of {', '.join(ROLES)})")

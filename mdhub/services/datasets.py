@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from mdhub.core.names import check_name
 from mdhub.core.schema import SCHEMA_POLICIES, Schema
 from mdhub.db import dataset_tables
 from mdhub.db.dialect import dialect_for
@@ -16,8 +16,6 @@ from mdhub.db.engine import Databases
 from mdhub.db.tables import datasets, versions, workspaces
 from mdhub.errors import Conflict, InvalidRequest, NotFound
 from mdhub.ingest.job import DatasetRef
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -103,11 +101,7 @@ def create_dataset(
 ) -> Dataset:
     """Create a dataset; with a schema its tables are created at once, without one the first
     file's columns decide (inferred, and stated in that job's result)."""
-    if not NAME_PATTERN.match(name):
-        raise InvalidRequest(
-            f"invalid dataset name {name!r}: 1 to 64 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
+    check_name("dataset name", name)
     if schema_policy not in SCHEMA_POLICIES:
         raise InvalidRequest(
             f"unknown schema_policy '{schema_policy}' (one of {', '.join(SCHEMA_POLICIES)})"

@@ -13,7 +13,7 @@ import pytest
 
 from mdhub.db.engine import Databases, open_databases
 from mdhub.errors import Unauthorized
-from mdhub.services import accounts
+from mdhub.services import accounts, api_keys, sessions
 
 PASSWORD = "correct horse"
 NEW_PASSWORD = "battery staple"
@@ -64,8 +64,8 @@ def test_create_user_can_log_in(admin: Admin, dbs: Databases) -> None:
     run = admin.ok("create-user", "alice", "--password", PASSWORD, "--role", "writer")
     assert "alice" in run.stderr and PASSWORD not in run.stdout + run.stderr
 
-    token = accounts.login(dbs, "alice", PASSWORD)["token"]
-    principal = accounts.authenticate(dbs, token)
+    token = sessions.login(dbs, "alice", PASSWORD)["token"]
+    principal = sessions.authenticate(dbs, token)
     assert (principal.username, principal.role, principal.workspace) == (
         "alice",
         "writer",
@@ -83,14 +83,14 @@ def test_create_user_defaults_to_reader_and_can_be_instance_admin(
     admin: Admin, dbs: Databases
 ) -> None:
     admin.ok("create-user", "root", "--password", PASSWORD, "--instance-admin")
-    principal = accounts.authenticate(dbs, accounts.login(dbs, "root", PASSWORD)["token"])
+    principal = sessions.authenticate(dbs, sessions.login(dbs, "root", PASSWORD)["token"])
     assert principal.role == "reader" and principal.instance_admin
 
 
 def test_password_prompt_reads_stdin_and_is_not_echoed(admin: Admin, dbs: Databases) -> None:
     run = admin.ok("create-user", "bob", "--role", "admin", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert PASSWORD not in run.stdout + run.stderr
-    assert accounts.login(dbs, "bob", PASSWORD)["role"] == "admin"
+    assert sessions.login(dbs, "bob", PASSWORD)["role"] == "admin"
 
 
 def test_mismatched_prompted_passwords_create_nobody(admin: Admin, dbs: Databases) -> None:
@@ -127,22 +127,22 @@ def test_reset_password_replaces_the_old_one_and_revokes_tokens(
     admin: Admin, dbs: Databases
 ) -> None:
     admin.ok("create-user", "alice", "--password", PASSWORD)
-    token = accounts.login(dbs, "alice", PASSWORD)["token"]
+    token = sessions.login(dbs, "alice", PASSWORD)["token"]
 
     run = admin.ok("reset-password", "alice", "--password", NEW_PASSWORD)
     assert "revoked" in run.stderr and NEW_PASSWORD not in run.stdout + run.stderr
 
     with pytest.raises(Unauthorized):
-        accounts.login(dbs, "alice", PASSWORD)
+        sessions.login(dbs, "alice", PASSWORD)
     with pytest.raises(Unauthorized):
-        accounts.authenticate(dbs, token)
-    assert accounts.login(dbs, "alice", NEW_PASSWORD)["workspace"] == "default"
+        sessions.authenticate(dbs, token)
+    assert sessions.login(dbs, "alice", NEW_PASSWORD)["workspace"] == "default"
 
 
 def test_reset_password_by_prompt(admin: Admin, dbs: Databases) -> None:
     admin.ok("create-user", "alice", "--password", PASSWORD)
     admin.ok("reset-password", "alice", stdin=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
-    assert accounts.login(dbs, "alice", NEW_PASSWORD)["token"]
+    assert sessions.login(dbs, "alice", NEW_PASSWORD)["token"]
 
 
 def test_reset_password_errors_exit_non_zero(admin: Admin) -> None:
@@ -159,9 +159,9 @@ def test_create_key_prints_a_working_key_once(admin: Admin, dbs: Databases) -> N
     assert run.stdout == f"{secret}\n" and secret.startswith("mdk_")
     assert "cannot be shown again" in run.stderr
 
-    principal = accounts.authenticate(dbs, secret)
+    principal = sessions.authenticate(dbs, secret)
     assert (principal.role, principal.workspace) == ("admin", "default")
-    [key] = accounts.list_keys(dbs, "default")
+    [key] = api_keys.list_keys(dbs, "default")
     assert key["id"] == principal.key_id
     assert key["prefix"] in run.stderr and f"API key {key['id']}" in run.stderr
     assert key["expires_at"] is None
@@ -172,7 +172,7 @@ def test_create_key_defaults_to_writer_and_can_expire(admin: Admin, dbs: Databas
         admin.ok("create-key", "nightly", "--expires-in-days", "7", "--json").stdout
     )
     assert created["role"] == "writer" and created["expires_at"] is not None
-    principal = accounts.authenticate(dbs, created["key"])
+    principal = sessions.authenticate(dbs, created["key"])
     assert principal.key_id == created["id"] and principal.role == "writer"
 
 
@@ -198,12 +198,12 @@ def test_list_keys_shows_the_prefix_never_the_secret(admin: Admin) -> None:
 
 def test_revoke_key_stops_it_working(admin: Admin, dbs: Databases) -> None:
     created = json.loads(admin.ok("create-key", "loader", "--json").stdout)
-    accounts.authenticate(dbs, created["key"])
+    sessions.authenticate(dbs, created["key"])
 
     run = admin.ok("revoke-key", str(created["id"]))
     assert f"API key {created['id']} revoked" in run.stderr
     with pytest.raises(Unauthorized):
-        accounts.authenticate(dbs, created["key"])
+        sessions.authenticate(dbs, created["key"])
     [key] = json.loads(admin.ok("list-keys", "--json").stdout)
     assert key["revoked"] is True
 

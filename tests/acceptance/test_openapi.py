@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from mdhub.app import create_app
 from mdhub.config import Settings
 from mdhub.db.engine import Databases, open_databases
-from mdhub.services import accounts
+from mdhub.services import api_keys
 from tests.acceptance.server import Processes, Server
 
 # Every built-in check (no 500; documented statuses, content types, headers and schemas;
@@ -75,7 +75,7 @@ def test_the_server_serves_the_tested_document(server: Server) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @schema.parametrize()
 def test_the_api_keeps_its_openapi_contract(case: Case, server: Server, dbs: Databases) -> None:
-    key = accounts.create_key(dbs, "default", "openapi", "admin")["key"]
+    key = api_keys.create_key(dbs, "default", "openapi", "admin")["key"]
     case.call_and_validate(
         base_url=server.url,
         headers={"Authorization": f"Bearer {key}"},

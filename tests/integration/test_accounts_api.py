@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from mdhub.app import create_app
 from mdhub.config import Settings
 from mdhub.db.tables import api_keys, sessions, users
-from mdhub.services import accounts
+from mdhub.services import sessions as session_service
 
 API = "/api/v1"
 ADMIN_PASSWORD = "admin-password"
@@ -184,7 +184,7 @@ def test_an_expired_token_is_refused(settings: Settings) -> None:
 def test_failed_logins_are_rate_limited(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(accounts, "MAX_FAILURES_PER_USER", 3)
+    monkeypatch.setattr(session_service, "MAX_FAILURES_PER_USER", 3)
 
     async def body(app: FastAPI, client: httpx.AsyncClient) -> None:
         wrong = {"username": "admin", "password": "wrong-password"}
@@ -197,7 +197,7 @@ def test_failed_logins_are_rate_limited(
             assert_status(answer, 429, "rate_limited")
             retry = answer.json()["error"]["details"]["retry_after_seconds"]
             assert answer.headers["retry-after"] == str(retry)
-            assert 0 < retry <= accounts.LOGIN_WINDOW.total_seconds() + 1
+            assert 0 < retry <= session_service.LOGIN_WINDOW.total_seconds() + 1
         # Another user name is not limited by admin's failures.
         assert_unauthorized(
             await client.post(f"{API}/auth/login", json={"username": "bob", "password": "x"})

@@ -22,7 +22,7 @@ import pytest
 
 from mdhub.app import create_app
 from mdhub.config import Settings
-from mdhub.services import accounts, idempotency, job_views, submissions
+from mdhub.services import api_keys, idempotency, job_views, submissions
 from mdhub.services.hub import Hub
 from tests.helpers import VENDORS_SCHEMA, table_rows, vendor, write_csv
 
@@ -54,7 +54,7 @@ def serve(settings: Settings, body: Body) -> None:
     async def main() -> None:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            key = accounts.create_key(app.state.dbs, "default", "tests", "admin")["key"]
+            key = api_keys.create_key(app.state.dbs, "default", "tests", "admin")["key"]
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
                 transport=transport,

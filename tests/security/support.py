@@ -21,7 +21,7 @@ from mdhub.config import Settings
 from mdhub.db.dialect import quote
 from mdhub.db.engine import Databases
 from mdhub.db.tables import jobs
-from mdhub.services import accounts
+from mdhub.services import api_keys
 
 API = "/api/v1"
 ADMIN_PASSWORD = "instance-admin-password"
@@ -115,7 +115,7 @@ class Served:
 
     def key(self, workspace: str, name: str, role: str) -> tuple[int, str]:
         """A new API key: (id, secret)."""
-        created = accounts.create_key(self.dbs, workspace, name, role)
+        created = api_keys.create_key(self.dbs, workspace, name, role)
         return int(created["id"]), str(created["key"])
 
     def login(self, username: str, password: str, workspace: str | None = None) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mdhub.core.security import role_allows
-from mdhub.services import accounts, datasets, jobs
+from mdhub.services import accounts, datasets, jobs, workspaces
 from tests.security.routes import (
     AUTHENTICATED,
     INSTANCE_ADMIN,
@@ -116,7 +116,7 @@ class World:
 def world(served: Served) -> World:
     dbs = served.dbs
     datasets.create_dataset(dbs, DEFAULT, MAIN, schema=SCHEMA)
-    accounts.create_workspace(dbs, FOREIGN, admin_user_id=None)
+    workspaces.create_workspace(dbs, FOREIGN, admin_user_id=None)
     datasets.create_dataset(dbs, FOREIGN, "frgn-data", schema=SCHEMA)
     keys = {
         who: served.key(DEFAULT, f"dflt-{who}-key", who)[1] for who in ROLE_OF if who != "foreign"

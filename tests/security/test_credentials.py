@@ -13,6 +13,7 @@ from sqlalchemy import update
 from mdhub.core import security
 from mdhub.db.tables import api_keys, sessions
 from mdhub.services import accounts
+from mdhub.services import api_keys as key_service
 from tests.security.support import (
     API,
     USER_PASSWORD,
@@ -115,7 +116,7 @@ def test_an_expired_login_token_answers_401(served: Served) -> None:
 
 
 def test_an_expired_api_key_answers_401(served: Served) -> None:
-    created = accounts.create_key(
+    created = key_service.create_key(
         served.dbs,
         "default",
         _name("key"),

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from mdhub.api.ingest import UPLOAD_BODY
 from mdhub.db.dialect import quote
-from mdhub.services import accounts, datasets, submissions
+from mdhub.services import accounts, api_keys, datasets, submissions, workspaces
 from tests.security.conftest import Backend
 from tests.security.routes import Route, app_routes, minimal, request_schema
 from tests.security.support import (
@@ -105,7 +105,7 @@ def hostile(served: Served, backend: Backend) -> Hostile:
     dbs = served.dbs
     datasets.create_dataset(dbs, "default", SENTINEL, schema=SCHEMA)
     accounts.create_user(dbs, MEMBER, USER_PASSWORD, workspace="default", role="reader")
-    accounts.create_workspace(dbs, "hostile-other", admin_user_id=None)
+    workspaces.create_workspace(dbs, "hostile-other", admin_user_id=None)
     admin_key = bearer(served.key("default", "hostile-admin", "admin")[1])
     response = served.post(
         f"{API}/datasets/{SENTINEL}/jobs",
@@ -272,7 +272,7 @@ def test_form_fields_nobody_may_set_are_refused(hostile: Hostile) -> None:
 
 def test_writers_and_readers_cannot_manage_accounts(hostile: Hostile) -> None:
     served = hostile.served
-    admin_key_id = accounts.list_keys(served.dbs, "default")[0]["id"]
+    admin_key_id = api_keys.list_keys(served.dbs, "default")[0]["id"]
     attempts: list[tuple[str, str, dict[str, Any] | None]] = [
         ("POST", f"{API}/api-keys", {"name": "sneaky", "role": "admin"}),
         ("POST", f"{API}/api-keys", {"name": "sneaky", "role": "admin", "workspace": "x"}),

@@ -18,6 +18,7 @@ from mdhub.config import Settings
 from mdhub.core import security
 from mdhub.db.tables import api_keys, sessions, users
 from mdhub.services import accounts
+from mdhub.services import api_keys as key_service
 from tests.security.support import ADMIN_PASSWORD, API, Served, all_text, basic, bearer
 
 ALICE = "alice"
@@ -219,7 +220,7 @@ def test_secrets_appear_only_where_they_are_created(
 
 def test_only_hashes_are_stored(served: Served) -> None:
     dbs = served.dbs
-    key = accounts.create_key(dbs, "default", "svc", "reader")["key"]
+    key = key_service.create_key(dbs, "default", "svc", "reader")["key"]
     accounts.create_user(dbs, ALICE, PASSWORDS["alice"], workspace="default", role="reader")
     token = served.login(ALICE, PASSWORDS["alice"])
     with dbs.meta.connect() as conn:
@@ -238,12 +239,12 @@ def test_an_unexpected_error_keeps_its_details_in_the_log(
     served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug's exception text (SQL, parameters, secrets) goes to the log, not to the client."""
-    key = accounts.create_key(served.dbs, "default", "svc", "admin")["key"]
+    key = key_service.create_key(served.dbs, "default", "svc", "admin")["key"]
 
     def broken(*args: object, **kwargs: object) -> list[dict[str, Any]]:
         raise RuntimeError(f"boom: SELECT secret FROM keys WHERE key = '{key}'")
 
-    monkeypatch.setattr(accounts, "list_keys", broken)
+    monkeypatch.setattr(key_service, "list_keys", broken)
     transport = httpx.ASGITransport(app=served.app, raise_app_exceptions=False)
 
     async def call() -> httpx.Response:
