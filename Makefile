@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-small docs clean
+.PHONY: run test lint format bench bench-small lock docs clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 bench-small: $(STAMP)
 	$(BIN)/python -m bench --rows 50000
+
+# Rewrite requirements.lock from the virtual environment (setuptools included: the editable
+# install needs a recent one); run after installing or upgrading a dependency in .venv.
+lock:
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip|wheel)==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info
