@@ -355,3 +355,21 @@ class Workspace(BaseModel):
 class WorkspaceList(BaseModel):
     results: list[Workspace]
     next: None = Field(description="Always null: every workspace is on the one page")
+
+
+# Records ---------------------------------------------------------------------------------------
+
+
+class Version(BaseModel):
+    version: int
+    job: int = Field(description="The job that produced the version")
+    operation: str
+    statistics: Statistics
+    row_count: int = Field(description="Rows in the dataset at this version")
+    full_load: bool = Field(description="Whether the job replaced the whole dataset")
+    created_at: str | None
+
+
+class VersionList(BaseModel):
+    results: list[Version]
+    next: int | None

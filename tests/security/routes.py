@@ -95,7 +95,8 @@ def discover(app: FastAPI) -> list[Route]:
             matches = [
                 r
                 for r in found
-                if getattr(r, "path", None) == path
+                # path_format: the path without its convertors (`{key:path}` is `{key}`).
+                if getattr(r, "path_format", getattr(r, "path", None)) == path
                 and method.upper() in (getattr(r, "methods", None) or ())
             ]
             assert matches, f"no route serves {method.upper()} {path} of the OpenAPI document"

@@ -248,6 +248,12 @@ PLANS: dict[tuple[str, str], Plan] = {
         "404",
     ),
     ("GET", f"{API}/jobs"): Plan(_plain(f"{API}/jobs"), "list"),
+    ("GET", f"{API}/datasets/{{name}}/records/{{key}}"): Plan(
+        _plain(f"{API}/datasets/{MAIN}/records/a1"), "404"
+    ),
+    ("GET", f"{API}/datasets/{{name}}/versions"): Plan(
+        _plain(f"{API}/datasets/{MAIN}/versions"), "404"
+    ),
     ("PUT", f"{API}/jobs/{{job_id}}/parts/{{part}}"): Plan(
         lambda w, who: Request(
             f"{API}/jobs/{w.waiting_job()}/parts/p1",

@@ -1,0 +1,135 @@
+"""Reading records: one record by its key, and a dataset's versions.
+
+A key in a path is the key fields' values joined by `,` (in the order of the dataset's keys);
+each value is read as its field's type. Values come back as JSON types, the same from SQLite
+and PostgreSQL: SQLite keeps booleans as 0/1, dates, times and datetimes as ISO 8601 text
+(datetimes in UTC ending in Z) and objects and arrays as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from mdhub.core.schema import Field
+from mdhub.core.times import iso
+from mdhub.db import records as db_records
+from mdhub.db.engine import Databases
+from mdhub.errors import InvalidRequest, NotFound
+from mdhub.services.datasets import Dataset, get_dataset
+
+KEY_SEPARATOR = ","
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str, Any]:
+    """The record of dataset `name` whose key is `key`; NotFound when there is none."""
+    dataset = get_dataset(dbs, workspace, name)
+    if not dataset.keys:
+        raise InvalidRequest(f"dataset '{name}' has no key: records cannot be read by key")
+    if dataset.schema is None:
+        raise NotFound(f"no record with key '{key}' in dataset '{name}'")
+    parts = [key] if len(dataset.keys) == 1 else key.split(KEY_SEPARATOR)
+    if len(parts) != len(dataset.keys):
+        raise InvalidRequest(
+            f"the key of dataset '{name}' has {len(dataset.keys)} parts "
+            f"({KEY_SEPARATOR.join(dataset.keys)}); got {len(parts)}",
+            {"keys": list(dataset.keys), "parts": len(parts)},
+        )
+    sqlite = dbs.kind == "sqlite"
+    bound = {
+        field: _stored(dataset.schema.field(field), part, sqlite=sqlite)
+        for field, part in zip(dataset.keys, parts, strict=True)
+    }
+    fields = dataset.schema.fields
+    with dbs.data.connect() as conn:
+        row = db_records.get_row(conn, dataset.table_name, [f.name for f in fields], bound)
+    if row is None:
+        raise NotFound(f"no record with key '{key}' in dataset '{name}'", {"key": key})
+    return {f.name: _json_value(f, row[f.name]) for f in fields}
+
+
+def list_versions(
+    dbs: Databases, workspace: str, name: str, *, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The dataset's versions, newest first, each with its job and counts."""
+    dataset: Dataset = get_dataset(dbs, workspace, name)
+    with dbs.data.connect() as conn:
+        rows = db_records.list_versions(conn, dataset.id, before=before, limit=limit)
+    return [
+        {
+            "version": row.version,
+            "job": row.job_id,
+            "operation": row.operation,
+            "statistics": row.statistics,
+            "row_count": row.row_count,
+            "full_load": bool(row.full_load),
+            "created_at": iso(row.created_at),
+        }
+        for row in rows
+    ]
+
+
+def _stored(field: Field, value: str, *, sqlite: bool) -> Any:
+    """A key value from a path, as the store holds it; InvalidRequest naming the field."""
+    try:
+        parsed = _parse(field, value)
+    except ValueError:
+        raise InvalidRequest(
+            f"key field '{field.name}': '{value}' is not a valid {field.type}",
+            {"field": field.name, "type": field.type, "value": value},
+        ) from None
+    if not sqlite:
+        return parsed
+    if isinstance(parsed, datetime):
+        return f"{parsed.astimezone(UTC).replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}Z"
+    if isinstance(parsed, time):
+        return f"{parsed:%H:%M:%S.%f}"
+    if isinstance(parsed, date):
+        return parsed.isoformat()
+    return parsed
+
+
+def _parse(field: Field, value: str) -> Any:
+    kind = field.type
+    if kind in ("integer", "year"):
+        if not _INTEGER.fullmatch(value):
+            raise ValueError(value)
+        return int(value)
+    if kind == "number":
+        return float(value)
+    if kind == "boolean":
+        if value in field.true_values:
+            return True
+        if value in field.false_values:
+            return False
+        raise ValueError(value)
+    if kind == "date":
+        return date.fromisoformat(value)
+    if kind == "datetime":
+        stamp = datetime.fromisoformat(value)
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if kind == "time":
+        return time.fromisoformat(value)
+    return value
+
+
+def _json_value(field: Field, value: Any) -> Any:
+    """A stored value as JSON: numbers, booleans, ISO 8601 text, parsed objects and arrays."""
+    if value is None:
+        return None
+    kind = field.type
+    if kind == "boolean":
+        return bool(value)
+    if kind == "date":
+        return value if isinstance(value, str) else value.isoformat()
+    if kind == "datetime":
+        stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return stamp.astimezone(UTC).isoformat() if stamp.tzinfo else iso(stamp)
+    if kind == "time":
+        return (time.fromisoformat(value) if isinstance(value, str) else value).isoformat()
+    if kind in ("object", "array"):
+        return json.loads(value) if isinstance(value, str) else value
+    return value
