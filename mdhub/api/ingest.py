@@ -20,9 +20,8 @@ from mdhub.api.schemas import (
     error_responses,
 )
 from mdhub.api.uploads import receive_multipart, receive_raw
-from mdhub.config import Settings
 from mdhub.core.security import role_allows
-from mdhub.errors import InvalidRequest, PayloadTooLarge
+from mdhub.errors import InvalidRequest
 from mdhub.services import idempotency, job_views, jobs, submissions
 from mdhub.services.idempotency import Answer
 from mdhub.storage import StoredObject
@@ -67,16 +66,6 @@ PART_BODY: dict[str, Any] = {
 }
 
 
-def _check_length(request: Request, settings: Settings) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise PayloadTooLarge(
-            f"the request body ({declared} bytes) is over the limit of "
-            f"{settings.max_upload_bytes} bytes (MDHUB_MAX_UPLOAD_BYTES)",
-            {"limit": settings.max_upload_bytes},
-        )
-
-
 def _job_answer(dbs: Any, workspace: str, job_id: int, status: int = 202) -> Answer:
     body = job_views.get_job(dbs, job_id, workspace=workspace)
     return Answer(status=status, body=body, location=f"/api/v1/jobs/{job_id}")
@@ -115,7 +104,6 @@ async def submit_job(
     Options come as form fields or query parameters. Answers 202 with the job and its URL in
     `Location`; watch it at `/api/v1/jobs/{id}` or `/events`.
     """
-    _check_length(request, settings)
     fields = {
         key: str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in request.query_params.items()
@@ -224,7 +212,6 @@ async def upload_part(
     principal: Writer,
 ) -> JSONResponse:
     """Upload one part's bytes (again to replace them, until the job starts)."""
-    _check_length(request, settings)
     await run_in_threadpool(job_views.get_job, dbs, job_id, workspace=principal.workspace)
     stored: StoredObject = await receive_raw(
         request.stream(), storage.writer(), limit=settings.max_upload_bytes

@@ -7,14 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdhub.api.errors import error_response
-from mdhub.errors import PayloadTooLarge
-
-
-def too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"the request body is over the limit of {limit} bytes (MDHUB_MAX_UPLOAD_BYTES)",
-        {"limit": limit},
-    )
+from mdhub.api.uploads import too_large
 
 
 class BodyLimitMiddleware:

@@ -25,7 +25,7 @@ class MultipartUpload:
     filename: str | None
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the request body is larger than the upload limit of {limit} bytes "
         "(set by MDHUB_MAX_UPLOAD_BYTES)",
@@ -46,7 +46,7 @@ async def receive_raw(stream: AsyncIterator[bytes], writer: Writer, *, limit: in
                 continue
             received += len(chunk)
             if received > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             writer.write(chunk)
         if received == 0:
             raise InvalidRequest("the request body is empty")
@@ -207,7 +207,7 @@ async def receive_multipart(
                     continue
                 received += len(chunk)
                 if received > limit:
-                    raise _too_large(limit)
+                    raise too_large(limit)
                 parser.write(chunk)
         except FormParserError as exc:
             raise InvalidRequest(f"the multipart body is malformed: {exc}") from None

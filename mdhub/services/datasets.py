@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from mdhub.core import times
 from mdhub.core.names import check_name
 from mdhub.core.schema import SCHEMA_POLICIES, Schema
 from mdhub.db import dataset_tables
@@ -74,13 +75,9 @@ def _from_row(row: Any) -> Dataset:
         version=row.version,
         row_count=row.row_count,
         last_job_id=row.last_job_id,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=times.utc(row.created_at),
+        updated_at=times.utc(row.updated_at),
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def workspace_id(conn: Connection, name: str) -> int:

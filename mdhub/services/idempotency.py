@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mdhub.core import times
 from mdhub.db.engine import Databases
 from mdhub.db.tables import idempotency_keys
 from mdhub.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidRequest
@@ -42,10 +43,6 @@ def fingerprint(**parts: Any) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) -> Answer | None:
@@ -94,7 +91,7 @@ def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) ->
     if row.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request",
-            {"first_used_at": _aware(row.created_at).isoformat()},
+            {"first_used_at": times.utc(row.created_at).isoformat()},
         )
     if row.state != "done":
         raise IdempotencyInFlight(

@@ -3,11 +3,11 @@ API's shape and scoped to a workspace; lists are paginated by id (`next` cursor)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
+from mdhub.core import times
 from mdhub.db.engine import Databases
 from mdhub.db.tables import job_log, job_parts, jobs, row_errors, workspaces
 from mdhub.errors import InvalidRequest, NotFound
@@ -17,18 +17,6 @@ from mdhub.services.jobs import FINAL_STATES
 STATUSES = ("created", "queued", "running", *FINAL_STATES)
 INLINE_ERRORS = 100
 MAX_PAGE = 1000
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    if value is None or value.tzinfo:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    aware = _aware(value)
-    return aware.isoformat() if aware else None
 
 
 def _job_row(conn: Connection, workspace: str, job_id: int) -> Any:
@@ -45,10 +33,10 @@ def _job_row(conn: Connection, workspace: str, job_id: int) -> Any:
 def _shape(job: Any, parts: list[Any]) -> dict[str, Any]:
     result = job.result or {}
     versions_by_dataset = result.get("versions", {})
-    started, finished = _aware(job.started_at), _aware(job.finished_at)
     runtime = None
-    if started:
-        runtime = round(((finished or datetime.now(UTC)) - started).total_seconds(), 3)
+    if job.started_at is not None:
+        ended = times.utc(job.finished_at) if job.finished_at is not None else times.now()
+        runtime = round((ended - times.utc(job.started_at)).total_seconds(), 3)
     percent = 0.0
     if job.bytes_total:
         percent = round(min(100.0, 100 * job.bytes_read / job.bytes_total), 1)
@@ -86,9 +74,9 @@ def _shape(job: Any, parts: list[Any]) -> dict[str, Any]:
         "sample": result.get("sample", {}),
         "attempt": job.attempt,
         "runtime": runtime,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
+        "created_at": times.iso(job.created_at),
+        "started_at": times.iso(job.started_at),
+        "finished_at": times.iso(job.finished_at),
     }
 
 
@@ -210,7 +198,8 @@ def job_log_lines(
         page, after = _job_page(conn, job_log, job_id, cursor, _page_limit(limit))
     return {
         "results": [
-            {"at": _iso(r.at), "level": r.level, "message": r.message, "id": r.id} for r in page
+            {"at": times.iso(r.at), "level": r.level, "message": r.message, "id": r.id}
+            for r in page
         ],
         "next": after,
     }
