@@ -14,7 +14,18 @@ from fastapi import Depends, FastAPI
 
 from mdhub import __version__
 from mdhub.api import accounts as accounts_api
-from mdhub.api import datasets, deps, ingest, jobs, operations, records
+from mdhub.api import (
+    changes,
+    datasets,
+    deps,
+    export,
+    find,
+    indexes,
+    ingest,
+    jobs,
+    operations,
+    records,
+)
 from mdhub.api import errors as api_errors
 from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
@@ -90,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.wake_workers = lambda: None
     api_errors.install(app)
     app.include_router(operations.router)
-    for module in (accounts_api, datasets, ingest, jobs, records):
+    for module in (accounts_api, datasets, ingest, jobs, records, find, export, changes, indexes):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
         )

@@ -48,7 +48,7 @@ def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str,
         row = db_records.get_row(conn, dataset.table_name, [f.name for f in fields], bound)
     if row is None:
         raise NotFound(f"no record with key '{key}' in dataset '{name}'", {"key": key})
-    return {f.name: _json_value(f, row[f.name]) for f in fields}
+    return {f.name: json_value(f, row[f.name]) for f in fields}
 
 
 def list_versions(
@@ -116,7 +116,7 @@ def _parse(field: Field, value: str) -> Any:
     return value
 
 
-def _json_value(field: Field, value: Any) -> Any:
+def json_value(field: Field, value: Any) -> Any:
     """A stored value as JSON: numbers, booleans, ISO 8601 text, parsed objects and arrays."""
     if value is None:
         return None
