@@ -3,12 +3,14 @@
     MdhubError
     ├── InvalidRequest            400  a request or option that cannot be carried out
     │   ├── SchemaError           400  a schema descriptor that is not valid
+    │   ├── InvalidQuery          400  a filter, sort, projection or cursor that cannot be run
     │   └── UnsupportedOperation  400  an operation the dataset cannot take
     ├── Unauthorized              401  no valid credential (missing, wrong, expired, revoked)
     ├── Forbidden                 403  the credential's role does not allow this
     ├── NotFound                  404  no such dataset, job or record (in this workspace)
     ├── Conflict                  409  the object exists, or is in a state that forbids this
     │   └── IdempotencyInFlight   409  the first request with this Idempotency-Key is still running
+    ├── Gone                      410  history no longer kept: download the whole dataset again
     ├── PayloadTooLarge           413  a request body over MDHUB_MAX_UPLOAD_BYTES
     ├── InputError                422  a file that cannot be read (encoding, structure, columns)
     ├── RowErrors                 422  rows that failed validation, past the allowed number
@@ -53,6 +55,10 @@ class SchemaError(InvalidRequest):
     code = "invalid_schema"
 
 
+class InvalidQuery(InvalidRequest):
+    code = "invalid_query"
+
+
 class UnsupportedOperation(InvalidRequest):
     code = "unsupported_operation"
 
@@ -79,6 +85,13 @@ class Conflict(MdhubError):
 
 class IdempotencyInFlight(Conflict):
     code = "idempotency_in_flight"
+
+
+class Gone(MdhubError):
+    """What was asked for is no longer kept (changes since a version older than the history)."""
+
+    code = "gone"
+    status = 410
 
 
 class PayloadTooLarge(MdhubError):

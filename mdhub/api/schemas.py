@@ -373,3 +373,34 @@ class Version(BaseModel):
 class VersionList(BaseModel):
     results: list[Version]
     next: int | None
+
+
+class FindQuery(BaseModel):
+    """A query in a subset of MongoDB's `find`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Conditions on fields (`{"country": "DE", "credit_limit": {"$gte": '
+        "1000}}`) with `$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not`, combined with "
+        "`$and` and `$or`; dotted paths reach into object fields",
+        examples=[{"country": "DE", "credit_limit": {"$gte": 1000}}],
+    )
+    projection: dict[str, int] | None = Field(
+        None, description='Fields to show (`{"name": 1}`) or to hide (`{"iban": 0}`)'
+    )
+    sort: dict[str, int] | None = Field(
+        None,
+        description="Fields to order by, 1 ascending or -1 descending; the key always follows",
+    )
+    limit: int = Field(100, ge=1, le=10_000, description="Records per page")
+    skip: int = Field(0, ge=0, description="Records to skip first (prefer `cursor`)")
+    cursor: str | None = Field(
+        None, description="The `next` of the previous page, with the same filter and sort"
+    )
+
+
+class FindPage(BaseModel):
+    results: list[dict[str, Any]]
+    next: str | None = Field(description="Cursor of the next page; null on the last page")

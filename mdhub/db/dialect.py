@@ -29,6 +29,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def text_quote(name: str) -> str:
+    """`quote` for SQL given to SQLAlchemy's `text()`, where a bare `:name` is a parameter."""
+    return quote(name).replace(":", "\\:")
+
+
 def quote_list(names: Sequence[str], prefix: str = "") -> str:
     return ", ".join(f"{prefix}{quote(n)}" for n in names)
 
@@ -67,13 +72,15 @@ class Dialect(Protocol):
 
 
 JOB_WORK_MEM = "256MB"
+# Text sorts and compares by code point, as on SQLite, whatever the database's default collation.
+TEXT_C = 'TEXT COLLATE "C"'
 
 
 class PostgresDialect:
     name = "postgresql"
     unique_violation: tuple[type[BaseException], ...] = (psycopg.errors.UniqueViolation,)
     _types: ClassVar[dict[str, str]] = {
-        "string": "TEXT",
+        "string": TEXT_C,
         "integer": "BIGINT",
         "number": "DOUBLE PRECISION",
         "boolean": "BOOLEAN",
@@ -81,10 +88,10 @@ class PostgresDialect:
         "datetime": "TIMESTAMPTZ",
         "time": "TIME",
         "year": "INTEGER",
-        "duration": "TEXT",
+        "duration": TEXT_C,
         "object": "JSONB",
         "array": "JSONB",
-        "any": "TEXT",
+        "any": TEXT_C,
     }
 
     def column_type(self, field_type: str) -> str:

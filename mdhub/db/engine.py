@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from mdhub.db.filters import sqlite_regexp
 from mdhub.errors import InvalidRequest
 
 SQLITE_PRAGMAS = (
@@ -108,6 +109,7 @@ def _sqlite_engine(path: Path, *, begin: str) -> Engine:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that DDL
         # is transactional and BEGIN IMMEDIATE can be used.
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function("regexp", 2, sqlite_regexp, deterministic=True)
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)

@@ -7,21 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from mdhub.db.dialect import quote
+from mdhub.db.dialect import text_quote
 from mdhub.db.tables import versions
-
-
-def _ident(name: str) -> str:
-    # A `:` in a quoted name must not read as a bound parameter of `text()`.
-    return quote(name).replace(":", "\\:")
 
 
 def get_row(
     conn: Connection, table: str, columns: Sequence[str], key: dict[str, Any]
 ) -> dict[str, Any] | None:
     """The row whose key columns equal `key` (values in the form the store holds), or None."""
-    where = " AND ".join(f"{_ident(name)} = :k{i}" for i, name in enumerate(key))
-    sql = f"SELECT {', '.join(_ident(c) for c in columns)} FROM {_ident(table)} WHERE {where}"
+    where = " AND ".join(f"{text_quote(name)} = :k{i}" for i, name in enumerate(key))
+    sql = (
+        f"SELECT {', '.join(text_quote(c) for c in columns)} FROM {text_quote(table)} WHERE {where}"
+    )
     params = {f"k{i}": value for i, value in enumerate(key.values())}
     row = conn.execute(text(sql), params).first()
     return None if row is None else dict(zip(columns, row, strict=True))
@@ -35,3 +32,23 @@ def list_versions(
     if before is not None:
         query = query.where(versions.c.version < before)
     return list(conn.execute(query.order_by(versions.c.version.desc()).limit(limit)).all())
+
+
+def find_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    *,
+    where: str,
+    order_by: str,
+    limit: int,
+    offset: int,
+    params: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Rows matching `where` (SQL for `text()`, its values in `params`) in `order_by` order."""
+    sql = (
+        f"SELECT {', '.join(text_quote(c) for c in columns)} FROM {text_quote(table)} "
+        f"WHERE {where} ORDER BY {order_by} LIMIT :limit OFFSET :offset"
+    )
+    result = conn.execute(text(sql), {**params, "limit": limit, "offset": offset})
+    return [dict(zip(columns, row, strict=True)) for row in result]

@@ -9,10 +9,10 @@ and PostgreSQL: SQLite keeps booleans as 0/1, dates, times and datetimes as ISO 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
+from mdhub.core import values
 from mdhub.core.schema import Field
 from mdhub.core.times import iso
 from mdhub.db import records as db_records
@@ -21,7 +21,6 @@ from mdhub.errors import InvalidRequest, NotFound
 from mdhub.services.datasets import Dataset, get_dataset
 
 KEY_SEPARATOR = ","
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str, Any]:
@@ -75,45 +74,13 @@ def list_versions(
 def _stored(field: Field, value: str, *, sqlite: bool) -> Any:
     """A key value from a path, as the store holds it; InvalidRequest naming the field."""
     try:
-        parsed = _parse(field, value)
+        parsed = values.from_text(field, value)
     except ValueError:
         raise InvalidRequest(
             f"key field '{field.name}': '{value}' is not a valid {field.type}",
             {"field": field.name, "type": field.type, "value": value},
         ) from None
-    if not sqlite:
-        return parsed
-    if isinstance(parsed, datetime):
-        return f"{parsed.astimezone(UTC).replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}Z"
-    if isinstance(parsed, time):
-        return f"{parsed:%H:%M:%S.%f}"
-    if isinstance(parsed, date):
-        return parsed.isoformat()
-    return parsed
-
-
-def _parse(field: Field, value: str) -> Any:
-    kind = field.type
-    if kind in ("integer", "year"):
-        if not _INTEGER.fullmatch(value):
-            raise ValueError(value)
-        return int(value)
-    if kind == "number":
-        return float(value)
-    if kind == "boolean":
-        if value in field.true_values:
-            return True
-        if value in field.false_values:
-            return False
-        raise ValueError(value)
-    if kind == "date":
-        return date.fromisoformat(value)
-    if kind == "datetime":
-        stamp = datetime.fromisoformat(value)
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    if kind == "time":
-        return time.fromisoformat(value)
-    return value
+    return values.to_store(parsed, sqlite=sqlite)
 
 
 def json_value(field: Field, value: Any) -> Any:

@@ -254,6 +254,9 @@ PLANS: dict[tuple[str, str], Plan] = {
     ("GET", f"{API}/datasets/{{name}}/versions"): Plan(
         _plain(f"{API}/datasets/{MAIN}/versions"), "404"
     ),
+    ("POST", f"{API}/datasets/{{name}}/find"): Plan(
+        lambda w, who: _json(f"{API}/datasets/{MAIN}/find", {"filter": {"id": "a1"}}), "404"
+    ),
     ("PUT", f"{API}/jobs/{{job_id}}/parts/{{part}}"): Plan(
         lambda w, who: Request(
             f"{API}/jobs/{w.waiting_job()}/parts/p1",
