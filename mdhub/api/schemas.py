@@ -404,3 +404,21 @@ class FindQuery(BaseModel):
 class FindPage(BaseModel):
     results: list[dict[str, Any]]
     next: str | None = Field(description="Cursor of the next page; null on the last page")
+
+
+class IndexCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[str] = Field(
+        min_length=1, max_length=8, description="Fields to index, most selective first"
+    )
+
+
+class Index(BaseModel):
+    name: str
+    fields: list[str]
+
+
+class IndexList(BaseModel):
+    results: list[Index]
+    next: None = Field(description="Always null: every index is on the one page")

@@ -1,8 +1,11 @@
-"""Per-dataset tables: rows (typed columns, primary key on the keys) and the change log."""
+"""Per-dataset tables: rows (typed columns, primary key on the keys), the change log, and
+secondary indexes declared on fields."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, inspect
 
@@ -59,3 +62,32 @@ def drop_tables(conn: Connection, table: str) -> None:
 
 def table_exists(conn: Connection, table: str) -> bool:
     return inspect(conn).has_table(table)
+
+
+INDEX_MARK = "__ix_"
+
+
+def index_name(table: str, fields: Sequence[str]) -> str:
+    """A short name that the fields decide: `<table>__ix_<digest>` (at most 63 bytes)."""
+    digest = hashlib.sha256("\x00".join(fields).encode()).hexdigest()[:12]
+    return f"{table[:44]}{INDEX_MARK}{digest}"
+
+
+def create_index(conn: Connection, table: str, fields: Sequence[str]) -> str:
+    name = index_name(table, fields)
+    conn.exec_driver_sql(f"CREATE INDEX {quote(name)} ON {quote(table)} ({quote_list(fields)})")
+    return name
+
+
+def drop_index(conn: Connection, name: str) -> None:
+    conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
+
+
+def list_indexes(conn: Connection, table: str) -> list[tuple[str, list[str]]]:
+    """The declared secondary indexes of a dataset table: (name, fields), by name."""
+    found = inspect(conn).get_indexes(table)
+    return sorted(
+        (index["name"], [c for c in index["column_names"] if c is not None])
+        for index in found
+        if index["name"] and INDEX_MARK in index["name"]
+    )

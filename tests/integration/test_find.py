@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
+from mdhub.db.filters import compile_filter
 from mdhub.services.find import FindRequest, find
 from mdhub.services.hub import Hub
+from mdhub.services.indexes import create_index
 
 SCHEMA = {
     "fields": [
@@ -271,9 +274,7 @@ def test_sort_puts_null_first_and_breaks_ties_by_key(
     items: Hub, tmp_path: Path, rows: list[dict[str, Any]], field: str, direction: int
 ) -> None:
     load(items, tmp_path, rows)
-    assert found_ids(items, {}, sort={field: direction}) == reference_order(
-        rows, field, direction
-    )
+    assert found_ids(items, {}, sort={field: direction}) == reference_order(rows, field, direction)
     # The same order, page by page through the cursor (pages of 4).
     seen: list[str] = []
     cursor = None
@@ -303,3 +304,20 @@ def test_values_come_back_typed(items: Hub, tmp_path: Path) -> None:
     got = page["results"][0]
     assert {k: v for k, v in got.items() if k != "t"} == {k: v for k, v in row.items() if k != "t"}
     assert datetime.fromisoformat(got["t"]) == datetime(2024, 1, 1, 12, 30, 0, 500000, UTC)
+
+
+def test_a_filter_on_an_indexed_field_can_use_the_index(items: Hub, tmp_path: Path) -> None:
+    load(items, tmp_path, [{"id": f"r{i}", "s": "ab"[i % 2], "n": i} for i in range(50)])
+    create_index(items.dbs, items.workspace, "items", ["s", "n"])
+    table = items.dataset("items").table_name
+    schema = items.dataset("items").schema
+    assert schema is not None
+    where, params = compile_filter({"s": "a", "n": {"$gte": 10}}, schema, items.dbs.kind)
+    sql = f'SELECT "id" FROM "{table}" WHERE {where}'
+    with items.dbs.data.connect() as conn:
+        if items.dbs.kind == "sqlite":
+            plan = conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"), params).all()
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = conn.execute(text(f"EXPLAIN {sql}"), params).all()
+    assert "__ix_" in " ".join(str(line) for line in plan), plan

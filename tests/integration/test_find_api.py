@@ -3,6 +3,7 @@ paging while jobs change the dataset, a dataset without keys, and a 400 naming w
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from mdhub.config import Settings
 from tests.integration.test_api import API, assert_error, push
 from tests.integration.test_records_api import create, csv_of, load, serve
-from tests.integration.test_records_api import settings as settings  # noqa: F401
+from tests.integration.test_records_api import settings as settings
 
 SCHEMA = {
     "fields": [
@@ -33,7 +34,7 @@ def row(i: int, name: str | None = None) -> dict[str, Any]:
         "name": name or f"vendor {i:04d}",
         "country": COUNTRIES[i % 4],
         "limit": i * 10.5,
-        "meta": '{"tier": %d}' % (i % 3),
+        "meta": json.dumps({"tier": i % 3}),
         "tags": "[]",
     }
 
@@ -187,5 +188,41 @@ def test_a_dataset_without_keys_pages_by_position(settings: Settings) -> None:
             if cursor is None:
                 break
         assert seen == [6, 5, 4, 3, 2, 1, 0]
+
+    serve(settings, body)
+
+
+def test_admin_declares_indexes(settings: Settings) -> None:
+    async def body(client: httpx.AsyncClient, foreign: httpx.AsyncClient) -> None:
+        url = f"{API}/datasets/vendors/indexes"
+        await create(client, "vendors", SCHEMA)
+        await load(client, "vendors", [row(i) for i in range(1, 41)])
+        assert (await client.get(url)).json() == {"results": [], "next": None}
+        made = await client.post(url, json={"fields": ["country", "limit"]})
+        assert made.status_code == 201, made.text
+        index = made.json()
+        assert index["fields"] == ["country", "limit"]
+        assert (await client.get(url)).json()["results"] == [index]
+        assert_error(await client.post(url, json={"fields": ["country", "limit"]}), 409, "conflict")
+        for fields, said in (
+            (["owner"], "unknown field 'owner'"),
+            (["meta"], "only fields of scalar types"),
+            (["id"], "the key is indexed already"),
+            (["name", "name"], "different fields"),
+        ):
+            error = assert_error(
+                await client.post(url, json={"fields": fields}), 400, "invalid_request"
+            )
+            assert said in error["message"]
+        assert_error(await foreign.get(url), 404, "not_found")
+        page = await found(
+            client, "vendors", filter={"country": "DE", "limit": {"$gt": 300}}, projection={"id": 1}
+        )
+        assert [r["id"] for r in page["results"]] == [32, 36, 40]
+        # Jobs still apply to an indexed dataset.
+        assert (await load(client, "vendors", [row(41)]))["status"] == "succeeded"
+        assert (await client.delete(f"{url}/{index['name']}")).status_code == 204
+        assert (await client.get(url)).json()["results"] == []
+        assert_error(await client.delete(f"{url}/{index['name']}"), 404, "not_found")
 
     serve(settings, body)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mdhub.core.security import role_allows
-from mdhub.services import accounts, datasets, jobs, workspaces
+from mdhub.services import accounts, datasets, indexes, jobs, workspaces
 from tests.security.routes import (
     AUTHENTICATED,
     INSTANCE_ADMIN,
@@ -89,10 +89,15 @@ class World:
     def victim_key(self) -> int:
         return self.served.key(DEFAULT, self.fresh("default", "key"), "reader")[0]
 
-    def victim_dataset(self) -> str:
+    def victim_dataset(self, schema: dict[str, Any] | None = None) -> str:
         name = self.fresh("default", "data")
-        datasets.create_dataset(self.served.dbs, DEFAULT, name, keys=["id"])
+        datasets.create_dataset(self.served.dbs, DEFAULT, name, schema=schema, keys=["id"])
         return name
+
+    def victim_index(self) -> tuple[str, str]:
+        """A dataset with an index on `name`: (dataset, index)."""
+        name = self.victim_dataset(SCHEMA)
+        return name, indexes.create_index(self.served.dbs, DEFAULT, name, ["name"])["name"]
 
     def waiting_job(self, *, uploaded: bool = False) -> int:
         """A dry-run job in `created` with one part `p1` (its bytes uploaded or not)."""
@@ -256,6 +261,18 @@ PLANS: dict[tuple[str, str], Plan] = {
     ),
     ("POST", f"{API}/datasets/{{name}}/find"): Plan(
         lambda w, who: _json(f"{API}/datasets/{MAIN}/find", {"filter": {"id": "a1"}}), "404"
+    ),
+    ("GET", f"{API}/datasets/{{name}}/indexes"): Plan(
+        _plain(f"{API}/datasets/{MAIN}/indexes"), "404"
+    ),
+    ("POST", f"{API}/datasets/{{name}}/indexes"): Plan(
+        lambda w, who: _json(
+            f"{API}/datasets/{w.victim_dataset(SCHEMA)}/indexes", {"fields": ["name"]}
+        ),
+        "404",
+    ),
+    ("DELETE", f"{API}/datasets/{{name}}/indexes/{{index}}"): Plan(
+        lambda w, who: Request(f"{API}/datasets/{'/indexes/'.join(w.victim_index())}"), "404"
     ),
     ("PUT", f"{API}/jobs/{{job_id}}/parts/{{part}}"): Plan(
         lambda w, who: Request(
