@@ -1,7 +1,10 @@
 """mdhub: a self-hosted master data hub.
 
-The public surface: the error classes (`mdhub.errors`) and `Hub`, the engine driven in-process.
+The public surface: `Client` (the HTTP API from Python), the error classes (`mdhub.errors`) and
+`Hub`, the engine driven in-process.
 """
+
+from typing import Any
 
 from mdhub.errors import (
     Conflict,
@@ -16,6 +19,7 @@ from mdhub.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Client",
     "Conflict",
     "InputError",
     "InvalidRequest",
@@ -25,3 +29,12 @@ __all__ = [
     "SchemaError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The client is loaded when asked for, not by every import of the server.
+    if name == "Client":
+        from mdhub.client import Client
+
+        return Client
+    raise AttributeError(f"module 'mdhub' has no attribute {name!r}")

@@ -87,8 +87,10 @@ class MdhubProcess:
 class Server(MdhubProcess):
     """`mdhub serve` on its own port."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
+    def __init__(
+        self, name: str, env: dict[str, str], log_path: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         super().__init__(name, ["serve"], {**env, "MDHUB_PORT": str(self.port)}, log_path)
         self.url = f"http://127.0.0.1:{self.port}"
         self._token: str | None = None
@@ -156,10 +158,13 @@ class Processes:
         name = f"{kind}-{len(self.started) + 1}"
         return name, self.log_dir / f"{name}.log"
 
-    def serve(self, *, wait: bool = True, **settings: str | int | float) -> Server:
-        """Start `mdhub serve` with `MDHUB_<NAME>=value` for each setting; wait until ready."""
+    def serve(
+        self, *, wait: bool = True, port: int | None = None, **settings: str | int | float
+    ) -> Server:
+        """Start `mdhub serve` (on `port`, or a free one) with `MDHUB_<NAME>=value` for each
+        setting; wait until ready."""
         name, log_path = self._log_path("server")
-        server = Server(name, self.env(**settings), log_path)
+        server = Server(name, self.env(**settings), log_path, port)
         self.started.append(server)
         if wait:
             server.wait_ready()
