@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     dbs,
                     storage,
                     settings.workers,
-                    options=WorkerOptions(lease_seconds=settings.lease_seconds),
+                    options=WorkerOptions.from_settings(settings),
                     on_finished=_record_finished(dbs, metrics),
                 )
                 pool.start()

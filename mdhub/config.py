@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+DEFAULT_CHANGE_RETENTION_DAYS = 30
 
 
 def _int_env(name: str, default: int) -> int:
@@ -31,12 +34,20 @@ class Settings:
     max_decompressed_bytes: int = 100 * 1024**3
     lease_seconds: float = 30.0
     log_format: str = "json"
+    # Days of change history kept per dataset for `/changes`; 0 keeps it forever.
+    change_retention_days: int = DEFAULT_CHANGE_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'mdhub.db'}")
         if not self.storage_url:
             object.__setattr__(self, "storage_url", str(self.data_dir / "uploads"))
+
+    @property
+    def change_retention(self) -> timedelta | None:
+        """How long change history is kept (None: forever)."""
+        days = self.change_retention_days
+        return timedelta(days=days) if days > 0 else None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -53,6 +64,9 @@ class Settings:
             "max_decompressed_bytes": _int_env("MDHUB_MAX_DECOMPRESSED_BYTES", 100 * 1024**3),
             "lease_seconds": float(os.environ.get("MDHUB_LEASE_SECONDS") or 30.0),
             "log_format": os.environ.get("MDHUB_LOG_FORMAT") or "json",
+            "change_retention_days": _int_env(
+                "MDHUB_CHANGE_RETENTION_DAYS", DEFAULT_CHANGE_RETENTION_DAYS
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

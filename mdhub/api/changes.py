@@ -2,6 +2,97 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from mdhub.api.auth import Reader
+from mdhub.api.deps import ID_MAX, Dbs
+from mdhub.api.schemas import ErrorBody, error_responses
+from mdhub.services import changes
+from mdhub.services.changes import ChangeStream
 
 router = APIRouter(prefix="/datasets", tags=["records"])
+
+VERSION_HEADER = "X-Mdhub-Version"
+NDJSON = "application/x-ndjson"
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One JSON object per line, ordered by version then key: "
+        '`{"op": "upsert", "version", "key", "record"}` (the record as it is now), '
+        '`{"op": "delete", "version", "key", "record": null}` (the key is gone), and last '
+        '`{"op": "end", "version", "count"}`, whose `version` is the `since` of the next call',
+        "content": {NDJSON: {"schema": {"type": "string"}}},
+        "headers": {
+            VERSION_HEADER: {
+                "description": "The version the changes run up to (the next `since`)",
+                "required": True,
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+    **error_responses(404),
+    410: {
+        "model": ErrorBody,
+        "description": "Changes since this version are no longer known (a full load, or "
+        "history past MDHUB_CHANGE_RETENTION_DAYS): download the dataset with `/export`",
+    },
+}
+
+
+class ChangesResponse(StreamingResponse):
+    """Streams a ChangeStream, each chunk read in a worker thread; its snapshot ends with the
+    response, also when the client goes away."""
+
+    def __init__(self, stream: ChangeStream) -> None:
+        self.stream = stream
+        self.chunks = _chunks(stream)
+        super().__init__(
+            self.chunks,
+            media_type=NDJSON,
+            headers={VERSION_HEADER: str(stream.version), "Cache-Control": "no-store"},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.chunks.aclose()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.stream.close)
+
+
+async def _chunks(stream: ChangeStream) -> AsyncGenerator[bytes, None]:
+    lines = iter(stream)
+    while (chunk := await anyio.to_thread.run_sync(next, lines, None)) is not None:
+        yield chunk
+
+
+@router.get(
+    "/{name}/changes",
+    response_class=StreamingResponse,
+    status_code=200,
+    responses=RESPONSES,
+)
+def list_changes(
+    name: str,
+    dbs: Dbs,
+    principal: Reader,
+    since: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=ID_MAX,
+            description="The version the consumer has: the `version` of the previous call's "
+            "`end` line (or the dataset's version before a full download)",
+        ),
+    ],
+) -> ChangesResponse:
+    """For each key changed after version `since`, its latest change with the record as it is
+    now, or a tombstone if the key is gone, streamed as NDJSON from one snapshot."""
+    return ChangesResponse(changes.open_changes(dbs, principal.workspace, name, since))

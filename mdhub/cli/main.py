@@ -100,7 +100,7 @@ def worker(
         hub.dbs,
         hub.storage,
         concurrency,
-        options=WorkerOptions(lease_seconds=settings.lease_seconds),
+        options=WorkerOptions.from_settings(settings),
     )
     signal.signal(signal.SIGTERM, lambda *_: pool.stop(timeout=0))
     pool.start()

@@ -156,6 +156,9 @@ versions = Table(
     Column("full_load", Boolean, nullable=False),
     Column("schema", JSON, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Its change-log rows were pruned (past MDHUB_CHANGE_RETENTION_DAYS): changes can be listed
+    # only since the newest such version (mdhub.services.retention).
+    Column("changes_pruned", Boolean, nullable=False, default=False),
     UniqueConstraint("job_id", "dataset_id", name="uq_versions_job_dataset"),
 )
 

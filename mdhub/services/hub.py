@@ -113,7 +113,7 @@ class Hub:
         worker = Worker(
             self.dbs,
             self.storage,
-            options=WorkerOptions(lease_seconds=self.settings.lease_seconds),
+            options=WorkerOptions.from_settings(self.settings),
         )
         while True:
             worker.run_once(job_id=job_id, viewer=viewer)

@@ -1,7 +1,8 @@
 """Worker threads: claim a job, keep its lease alive while it runs, repeat.
 
 The server starts `MDHUB_WORKERS` of them in-process (the embedded default); `mdhub worker`
-runs them in their own process, any number of them against one PostgreSQL.
+runs them in their own process, any number of them against one PostgreSQL. The first worker of
+a pool also prunes change history past its retention, at most every `maintenance_seconds`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
+from mdhub.config import DEFAULT_CHANGE_RETENTION_DAYS, Settings
 from mdhub.db.engine import Databases
 from mdhub.ingest.job import Reporter
 from mdhub.observability.logging import job_context
+from mdhub.services import retention
 from mdhub.storage import Storage
 from mdhub.worker import queue
 from mdhub.worker.runner import run_claimed
@@ -33,6 +37,13 @@ OnFinished = Callable[[int, str, float], None]
 class WorkerOptions:
     lease_seconds: float = queue.LEASE_SECONDS
     poll_seconds: float = 0.25
+    # Change history older than this is pruned (None: kept forever); Settings.change_retention.
+    change_retention: timedelta | None = timedelta(days=DEFAULT_CHANGE_RETENTION_DAYS)
+    maintenance_seconds: float = 600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerOptions:
+        return cls(lease_seconds=settings.lease_seconds, change_retention=settings.change_retention)
 
 
 def worker_name(index: int = 0) -> str:
@@ -73,12 +84,14 @@ class Worker:
         name: str | None = None,
         options: WorkerOptions = WorkerOptions(),
         on_finished: OnFinished | None = None,
+        maintains: bool = False,
     ) -> None:
         self.dbs = dbs
         self.storage = storage
         self.name = name or worker_name()
         self.options = options
         self.on_finished = on_finished
+        self.maintains = maintains
 
     def run_once(self, *, job_id: int | None = None, viewer: Reporter | None = None) -> bool:
         """Claim and run one job (only `job_id` when given); False when none could be taken."""
@@ -95,6 +108,15 @@ class Worker:
             self.on_finished(held.job_id, status, time.monotonic() - started)
         return True
 
+    def maintain(self) -> None:
+        """Prune change history past its retention; a failure is logged and tried next time."""
+        if self.options.change_retention is None:
+            return
+        try:
+            retention.prune_changes(self.dbs, self.options.change_retention)
+        except Exception:
+            log.exception("worker %s: pruning change history failed", self.name)
+
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Work until `stop` is set; errors of one round are logged, never fatal.
 
@@ -102,7 +124,11 @@ class Worker:
         (by the server that just queued a job in this process).
         """
         wake = wake or stop
+        next_maintenance = time.monotonic()
         while not stop.is_set():
+            if self.maintains and time.monotonic() >= next_maintenance:
+                next_maintenance = time.monotonic() + self.options.maintenance_seconds
+                self.maintain()
             try:
                 worked = self.run_once()
             except Exception:
@@ -129,7 +155,14 @@ class WorkerPool:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.workers = [
-            Worker(dbs, storage, name=worker_name(i), options=options, on_finished=on_finished)
+            Worker(
+                dbs,
+                storage,
+                name=worker_name(i),
+                options=options,
+                on_finished=on_finished,
+                maintains=i == 0,
+            )
             for i in range(count)
         ]
         self._threads: list[threading.Thread] = []

@@ -259,6 +259,10 @@ PLANS: dict[tuple[str, str], Plan] = {
     ("GET", f"{API}/datasets/{{name}}/versions"): Plan(
         _plain(f"{API}/datasets/{MAIN}/versions"), "404"
     ),
+    # Version 1 of MAIN is its first (full) load: changes can be listed since it.
+    ("GET", f"{API}/datasets/{{name}}/changes"): Plan(
+        _plain(f"{API}/datasets/{MAIN}/changes?since=1"), "404"
+    ),
     ("POST", f"{API}/datasets/{{name}}/find"): Plan(
         lambda w, who: _json(f"{API}/datasets/{MAIN}/find", {"filter": {"id": "a1"}}), "404"
     ),
