@@ -2,6 +2,124 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from mdhub.api.auth import Reader
+from mdhub.api.deps import Dbs
+from mdhub.api.schemas import error_responses
+from mdhub.services import export
+from mdhub.services.export import ExportStream
+from mdhub.services.export_formats import FORMATS
 
 router = APIRouter(prefix="/datasets", tags=["records"])
+
+GZIP_FILE = "application/gzip"
+VERSION_HEADER = "X-Mdhub-Version"
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The dataset, rows in key order, streamed (chunked, no trailers)",
+        "content": {
+            **{fmt.media_type: {"schema": {"type": "string"}} for fmt in FORMATS.values()},
+            GZIP_FILE: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "headers": {
+            VERSION_HEADER: {
+                "description": "The dataset's version the export shows: the `since` to follow "
+                "its changes from (`GET …/changes?since=`)",
+                "required": True,
+                "schema": {"type": "integer"},
+            },
+            "Content-Disposition": {
+                "description": '`attachment; filename="<name>.<format>[.gz]"`',
+                "schema": {"type": "string"},
+            },
+        },
+    },
+    **error_responses(404),
+}
+
+
+class ExportResponse(StreamingResponse):
+    """Streams an ExportStream, each chunk read in a worker thread; its snapshot ends with the
+    response, also when the client goes away."""
+
+    def __init__(self, stream: ExportStream, headers: dict[str, str], media_type: str) -> None:
+        self.stream = stream
+        self.chunks = _chunks(stream)
+        super().__init__(self.chunks, media_type=media_type, headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.chunks.aclose()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.stream.close)
+
+
+async def _chunks(stream: ExportStream) -> AsyncGenerator[bytes, None]:
+    while (chunk := await anyio.to_thread.run_sync(next, stream, None)) is not None:
+        yield chunk
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding header accepts gzip (`gzip` or `x-gzip`, q above 0)."""
+    for item in (accept_encoding or "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip"):
+            continue
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() != "q":
+            return True
+        try:
+            return float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+@router.get(
+    "/{name}/export",
+    response_class=StreamingResponse,
+    status_code=200,
+    responses=RESPONSES,
+)
+def export_dataset(
+    name: str,
+    dbs: Dbs,
+    principal: Reader,
+    format: Annotated[
+        Literal["csv", "ndjson", "json", "parquet"], Query(description="The file format")
+    ] = "csv",
+    compression: Annotated[
+        Literal["gzip"] | None,
+        Query(description="`gzip`: download a `.gz` file (Content-Type application/gzip)"),
+    ] = None,
+    accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> ExportResponse:
+    """The whole dataset from one snapshot: a job that commits meanwhile changes nothing in
+    the download. CSV has a header line and reads back into the same schema; NDJSON and JSON
+    hold each record as `GET …/records/{key}` answers it; Parquet has typed columns (objects
+    and arrays as JSON text). Sent gzip-compressed with `Accept-Encoding: gzip`."""
+    as_file = compression == "gzip"
+    encoded = not as_file and accepts_gzip(accept_encoding)
+    stream = export.open_export(
+        dbs, principal.workspace, name, format=format, gzip=as_file or encoded
+    )
+    filename = stream.filename + (".gz" if as_file else "")
+    headers = {
+        VERSION_HEADER: str(stream.version),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "Vary": "Accept-Encoding",
+    }
+    if encoded:
+        headers["Content-Encoding"] = "gzip"
+    return ExportResponse(stream, headers, GZIP_FILE if as_file else stream.media_type)

@@ -259,6 +259,9 @@ PLANS: dict[tuple[str, str], Plan] = {
     ("GET", f"{API}/datasets/{{name}}/versions"): Plan(
         _plain(f"{API}/datasets/{MAIN}/versions"), "404"
     ),
+    ("GET", f"{API}/datasets/{{name}}/export"): Plan(
+        _plain(f"{API}/datasets/{MAIN}/export?format=ndjson"), "404"
+    ),
     # Version 1 of MAIN is its first (full) load: changes can be listed since it.
     ("GET", f"{API}/datasets/{{name}}/changes"): Plan(
         _plain(f"{API}/datasets/{MAIN}/changes?since=1"), "404"

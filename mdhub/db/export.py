@@ -1,0 +1,215 @@
+"""Reading a dataset's whole table from one snapshot, in key order.
+
+PostgreSQL streams `COPY (SELECT …) TO STDOUT (FORMAT csv)`: either the CSV mdhub exports, with
+each value formatted by the server (`csv_query`), or plain CSV that Arrow parses into typed
+batches. SQLite reads batches of rows and turns its stored forms (booleans as 0/1, dates, times
+and datetimes as ISO 8601 text) into the same Arrow types.
+"""
+
+from __future__ import annotations
+
+import io
+import select as select_module
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import pq
+from sqlalchemy import Connection, func, select
+
+from mdhub.core.schema import Field
+from mdhub.db.dataset_tables import table_exists
+from mdhub.db.dialect import quote, quote_list
+from mdhub.db.engine import Databases
+from mdhub.db.tables import versions
+
+SQLITE_BATCH_ROWS = 8192
+# A read-only snapshot, and values written in UTC, with ISO dates and shortest exact floats.
+PG_SNAPSHOT = (
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    "SET LOCAL TIME ZONE 'UTC'",
+    "SET LOCAL DateStyle = 'ISO, YMD'",
+    "SET LOCAL extra_float_digits = 1",
+    "SET LOCAL standard_conforming_strings = on",
+)
+# One pass over the table reads each page once: a small page cache keeps memory flat.
+SQLITE_SNAPSHOT = ("PRAGMA cache_size = -2048",)
+_TIME_PREFIX = pa.scalar("1970-01-01T", pa.string())
+
+
+@contextmanager
+def snapshot(dbs: Databases) -> Iterator[Connection]:
+    """A connection in a read-only transaction whose reads all see one snapshot of the
+    dataset store; the transaction ends, and the connection goes back, when the block does.
+
+    PostgreSQL: REPEATABLE READ. SQLite (WAL): a read transaction keeps what its first read
+    saw until it ends, whatever writers commit meanwhile."""
+    with dbs.data.connect() as conn, conn.begin():
+        for statement in PG_SNAPSHOT if dbs.kind == "postgresql" else SQLITE_SNAPSHOT:
+            conn.exec_driver_sql(statement)
+        yield conn
+
+
+@dataclass(frozen=True)
+class SnapshotState:
+    """What a snapshot holds of a dataset besides its rows."""
+
+    version: int  # the newest version (0: none yet)
+    schema: dict[str, Any] | None  # the newest schema a version recorded
+    has_table: bool  # False until the first job creates the table of a dataset without schema
+
+
+def snapshot_state(conn: Connection, dataset_id: int, table: str) -> SnapshotState:
+    mine = versions.c.dataset_id == dataset_id
+    version = conn.execute(select(func.max(versions.c.version)).where(mine)).scalar()
+    schema = conn.execute(
+        select(versions.c.schema)
+        .where(mine, versions.c.schema.is_not(None))
+        .order_by(versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+    return SnapshotState(int(version or 0), schema, table_exists(conn, table))
+
+
+def literal(text: str) -> str:
+    """An SQL string literal (with standard_conforming_strings, as the snapshot sets)."""
+    if "\x00" in text:
+        raise ValueError("an SQL literal cannot contain NUL")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def boolean_words(field: Field) -> tuple[str, str]:
+    """How a boolean field's true and false are written: its first true and false values."""
+    return (
+        field.true_values[0] if field.true_values else "true",
+        field.false_values[0] if field.false_values else "false",
+    )
+
+
+def _pg_csv_column(field: Field) -> str:
+    name = quote(field.name)
+    if field.type == "boolean":
+        true, false = (literal(word) for word in boolean_words(field))
+        return f"CASE WHEN {name} THEN {true} WHEN NOT {name} THEN {false} END"
+    if field.type == "number":
+        # The infinities as mdhub reads them back; NaN and finite values as PostgreSQL writes.
+        return (
+            f"CASE WHEN {name} = 'Infinity' THEN 'INF' WHEN {name} = '-Infinity' THEN '-INF' "
+            f"ELSE {name}::text END"
+        )
+    if field.type == "datetime":
+        return f"{name}::text || ':00'"  # '2024-01-31 12:00:00.5+00' in UTC, as ±HH:MM
+    if field.type == "year":
+        return f"lpad({name}::text, 4, '0')"
+    return name
+
+
+def _select(table: str, columns: str, keys: Sequence[str]) -> str:
+    order = f" ORDER BY {quote_list(keys)}" if keys else ""
+    return f"SELECT {columns} FROM {quote(table)}{order}"
+
+
+def csv_query(table: str, fields: Sequence[Field], keys: Sequence[str], null: str) -> str:
+    """PostgreSQL: `COPY` of the table as the CSV rows mdhub exports (no header), `null`
+    standing for a missing value."""
+    query = _select(table, ", ".join(_pg_csv_column(f) for f in fields), keys)
+    null_option = f", NULL {literal(null)}" if null else ""
+    return f"COPY ({query}) TO STDOUT (FORMAT csv{null_option})"
+
+
+def copy_chunks(conn: Connection, sql: str, chunk_bytes: int) -> Generator[bytes, None, None]:
+    """The output of a `COPY … TO STDOUT` in chunks of whole rows, each at least `chunk_bytes`
+    long but the last. Closing the iterator early cancels the COPY.
+
+    The rows (one protocol message each) are taken straight from libpq: psycopg's own
+    row-by-row read costs the client more CPU than the server spends writing them."""
+    driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+    pgconn = driver.pgconn
+    with driver.cursor() as cursor, cursor.copy(sql):
+        buffer = bytearray()
+        while True:
+            size, row = pgconn.get_copy_data(1)
+            if size > 0:
+                buffer += row
+                if len(buffer) >= chunk_bytes:
+                    yield bytes(buffer)
+                    buffer.clear()
+            elif size == 0:
+                _wait_for_input(pgconn)
+            else:
+                break
+        _end_copy(pgconn, driver.info.encoding)
+        if buffer:
+            yield bytes(buffer)
+
+
+def _wait_for_input(pgconn: Any) -> None:
+    select_module.select([pgconn.socket], [], [])  # without the GIL, unlike a blocking libpq read
+    pgconn.consume_input()
+
+
+def _end_copy(pgconn: Any, encoding: str) -> None:
+    """Collect the results that end a COPY; raise the error of a failed one."""
+    while True:
+        while pgconn.is_busy():
+            _wait_for_input(pgconn)
+        result = pgconn.get_result()
+        if result is None:
+            return
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise psycopg.errors.error_from_result(result, encoding=encoding)
+
+
+def pg_batches(
+    conn: Connection, table: str, schema: pa.Schema, keys: Sequence[str], chunk_bytes: int
+) -> Generator[pa.RecordBatch, None, None]:
+    """PostgreSQL: the table's rows as Arrow batches of `schema`'s types, parsed from `COPY`
+    CSV chunks (each holds whole rows, so each parses alone)."""
+    sql = f"COPY ({_select(table, quote_list(schema.names), keys)}) TO STDOUT (FORMAT csv)"
+    read = pacsv.ReadOptions(column_names=schema.names, use_threads=False)
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    convert = pacsv.ConvertOptions(
+        column_types=schema,
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    for chunk in copy_chunks(conn, sql, chunk_bytes):
+        yield from pacsv.read_csv(io.BytesIO(chunk), read, parse, convert).to_batches()
+
+
+def sqlite_batches(
+    conn: Connection, table: str, schema: pa.Schema, keys: Sequence[str]
+) -> Generator[pa.RecordBatch, None, None]:
+    """SQLite: the table's rows as Arrow batches of `schema`'s types."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_select(table, quote_list(schema.names), keys))
+        while rows := cursor.fetchmany(SQLITE_BATCH_ROWS):
+            columns = zip(*rows, strict=True)
+            arrays = [
+                _from_sqlite(list(values), kind)
+                for values, kind in zip(columns, schema.types, strict=True)
+            ]
+            yield pa.record_batch(arrays, schema=schema)
+    finally:
+        cursor.close()
+
+
+def _from_sqlite(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """Stored SQLite values as an Arrow array of `kind`."""
+    if pa.types.is_boolean(kind):
+        return pc.cast(pa.array(values, pa.int64()), kind)
+    if pa.types.is_time(kind):
+        stamps = pc.binary_join_element_wise(_TIME_PREFIX, pa.array(values, pa.string()), "")
+        return pc.cast(pc.cast(stamps, pa.timestamp("us")), kind)
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        return pc.cast(pa.array(values, pa.string()), kind)
+    return pa.array(values, kind)
