@@ -1,4 +1,7 @@
-"""What handlers get from the app (`app.state`), as FastAPI dependencies."""
+"""What handlers get from the app (`app.state`), as FastAPI dependencies.
+
+They are `async` because they do no I/O: FastAPI runs a plain `def` dependency in its thread
+pool, a hand-off per request and dependency."""
 
 from __future__ import annotations
 
@@ -15,19 +18,19 @@ from mdhub.storage import Storage
 ID_MAX = 2**63 - 1
 
 
-def get_dbs(request: Request) -> Databases:
+async def get_dbs(request: Request) -> Databases:
     return request.app.state.dbs  # type: ignore[no-any-return]
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     return request.app.state.storage  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def no_nul_characters(request: Request) -> None:
+async def no_nul_characters(request: Request) -> None:
     """Refuse a NUL character in the path or query (PostgreSQL text cannot hold one): 400."""
     query = request.query_params.multi_items()
     texts = [request.scope["path"], *(text for pair in query for text in pair)]

@@ -74,8 +74,12 @@ def index_name(table: str, fields: Sequence[str]) -> str:
 
 
 def create_index(conn: Connection, table: str, fields: Sequence[str]) -> str:
+    """An index in the order `find` sorts (nulls first, SQLite's own order), which a scan
+    either way serves."""
     name = index_name(table, fields)
-    conn.exec_driver_sql(f"CREATE INDEX {quote(name)} ON {quote(table)} ({quote_list(fields)})")
+    nulls = " NULLS FIRST" if conn.dialect.name == "postgresql" else ""
+    columns = ", ".join(f"{quote(f)} ASC{nulls}" for f in fields)
+    conn.exec_driver_sql(f"CREATE INDEX {quote(name)} ON {quote(table)} ({columns})")
     return name
 
 

@@ -44,6 +44,7 @@ class FindRequest:
 class _Order:
     field: Field
     ascending: bool
+    never_null: bool = False
 
 
 def find(dbs: Databases, workspace: str, name: str, request: FindRequest) -> dict[str, Any]:
@@ -128,16 +129,20 @@ def _order(schema: Schema, sort: dict[str, int] | None, keys: tuple[str, ...]) -
             raise InvalidQuery(f"{at}: {sorted_field.type} fields cannot be sorted", {"at": at})
         if direction not in (1, -1):
             raise InvalidQuery(f"{at} must be 1 (ascending) or -1 (descending)", {"at": at})
-        order.append(_Order(sorted_field, direction == 1))
+        never_null = name in keys or sorted_field.required
+        order.append(_Order(sorted_field, direction == 1, never_null))
     sorted_names = {o.field.name for o in order}
-    order += [_Order(schema.field(k), True) for k in keys if k not in sorted_names]
+    order += [_Order(schema.field(k), True, True) for k in keys if k not in sorted_names]
     return order
 
 
 def _order_sql(order: _Order, kind: str) -> str:
-    # MongoDB's order: null is the smallest value, on both databases.
+    # MongoDB's order: null is the smallest value, on both databases. A column that cannot be
+    # null is left in the plain order, which its index (the key's, say) serves as it is.
     collate = filters.text_order(kind) if order.field.type in values.TEXT_TYPES else ""
-    direction = "ASC NULLS FIRST" if order.ascending else "DESC NULLS LAST"
+    direction = "ASC" if order.ascending else "DESC"
+    if not order.never_null:
+        direction += " NULLS FIRST" if order.ascending else " NULLS LAST"
     return f"{text_quote(order.field.name)}{collate} {direction}"
 
 
@@ -157,6 +162,8 @@ def _after(order: list[_Order], last: list[Any], kind: str) -> tuple[str, dict[s
             collate = filters.text_order(kind) if step.field.type in values.TEXT_TYPES else ""
             if step.ascending:
                 beyond = f"{column}{collate} > :{name}"
+            elif step.never_null:
+                beyond = f"{column}{collate} < :{name}"
             else:
                 beyond = f"({column}{collate} < :{name} OR {column} IS NULL)"
             same = f"{column} = :{name}"

@@ -126,7 +126,9 @@ def satisfies(value: Any, name: str, operators: dict[str, Any]) -> bool:
         if op == "$not":
             ok = not satisfies(value, name, operand)
         elif op == "$exists":
-            ok = (value is not None and value is not MISSING) == operand
+            # A JSON null inside an object is present; an empty column is not.
+            present = value is not MISSING and (value is not None or "." in name)
+            ok = present == operand
         elif op == "$ne":
             ok = not compare(value, "$eq", typed(name, operand))
         elif op == "$in":
