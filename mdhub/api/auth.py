@@ -75,7 +75,11 @@ async def current_principal(
     secret = presented_secret(request)
     if not secret:
         raise Unauthorized("this needs a credential: a login token or an API key")
-    principal = await run_in_threadpool(sessions.authenticate, request.app.state.dbs, secret)
+    dbs = request.app.state.dbs
+    # A credential seen a moment ago is answered here, without a thread or the store.
+    principal = sessions.cached_principal(dbs, secret)
+    if principal is None:
+        principal = await run_in_threadpool(sessions.authenticate, dbs, secret)
     request.state.principal = principal
     return principal
 
@@ -86,7 +90,9 @@ class RequireRole:
     def __init__(self, role: str) -> None:
         self.role = role
 
-    def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hand-off per request
+    # for a check that does no I/O.
+    async def __call__(self, principal: Principal = Depends(current_principal)) -> Principal:
         if not role_allows(principal.role, self.role):
             raise Forbidden(
                 f"this needs the {self.role} role; the credential has {principal.role}",
@@ -95,7 +101,7 @@ class RequireRole:
         return principal
 
 
-def instance_admin(principal: Principal = Depends(current_principal)) -> Principal:
+async def instance_admin(principal: Principal = Depends(current_principal)) -> Principal:
     """Only an instance admin (the first `admin`, and whom they make one) manages workspaces."""
     if not principal.instance_admin:
         raise Forbidden("this needs an instance admin", {"needed": "instance_admin"})

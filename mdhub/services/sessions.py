@@ -3,11 +3,16 @@ or an API key — into the Principal a request acts as (invariant 8)."""
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, event, insert, select, update
 
 from mdhub.core import security, times
 from mdhub.core.security import KEY_PREFIX, TOKEN_PREFIX
@@ -23,6 +28,15 @@ MAX_FAILURES_PER_USER = 10
 MAX_FAILURES_PER_ADDRESS = 100
 # last_used_at of an API key is written at most this often (not a write per request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long an authenticated credential is remembered by a process (see CredentialCache): the
+# longest another process's revocation can take to be seen here; this process's own take
+# effect at once.
+CREDENTIAL_CACHE_SECONDS = 1.0
+CREDENTIAL_CACHE_MAX_ENTRIES = 10_000
+# A statement that may change who a credential is: a write naming a credential table.
+_WRITE = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|REPLACE|ALTER|DROP|TRUNCATE)\b", re.IGNORECASE)
+_CREDENTIAL_TABLES = re.compile(r"\b(?:sessions|api_keys|memberships|users|workspaces)\b")
+_CHANGED = "mdhub_credentials_changed"  # flag in a DBAPI connection's info
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,92 @@ class Principal:
     key_id: int | None = None
     session_id: int | None = None
     instance_admin: bool = False
+
+
+class CredentialCache:
+    """The Principals of recently authenticated secrets, by digest, for one metadata engine.
+
+    Authenticating costs a pooled connection and three or four round trips to the metadata
+    store on every request; a key-lookup client sends the same key hundreds of times a
+    second. An entry lives CREDENTIAL_CACHE_SECONDS at most (and never past the credential's
+    expiry). Revocation in this process takes effect at once: every statement through the
+    engine that writes a credential table (sessions, api_keys, memberships, users,
+    workspaces) turns the cache off until its connection is back in the pool — its
+    transaction over — and then empties it; an answer read from the store while such a
+    write was under way is not remembered. Another process's revocation is seen within
+    CREDENTIAL_CACHE_SECONDS. A store whose writes do not go through the engine is not
+    seen: the cache then only shortens its life.
+    """
+
+    def __init__(self, engine: Engine, seconds: float = CREDENTIAL_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._epoch = 0  # changes whenever a credential write is over
+        self._writing = 0  # connections holding a credential write not yet returned
+        event.listen(engine, "after_cursor_execute", self._after_cursor_execute)
+        event.listen(engine, "checkin", self._checkin)
+        event.listen(engine, "invalidate", self._checkin)
+
+    def _after_cursor_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _WRITE.match(statement) and _CREDENTIAL_TABLES.search(statement):
+            info = conn.info
+            with self._lock:
+                if not info.get(_CHANGED):
+                    info[_CHANGED] = True
+                    self._writing += 1
+                self._entries.clear()
+
+    def _checkin(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        if record is not None and record.info.pop(_CHANGED, False):
+            with self._lock:
+                self._writing -= 1
+                self._epoch += 1
+                self._entries.clear()
+
+    def epoch(self) -> int:
+        with self._lock:
+            return self._epoch
+
+    def get(self, digest: str) -> Principal | None:
+        with self._lock:
+            if self._writing:
+                return None
+            found = self._entries.get(digest)
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
+    def put(
+        self, digest: str, principal: Principal, *, epoch: int, expires_at: datetime | None
+    ) -> None:
+        """Remember `principal` if no credential changed since `epoch` was read."""
+        seconds = self.seconds
+        if expires_at is not None:
+            seconds = min(seconds, (times.utc(expires_at) - times.now()).total_seconds())
+        until = time.monotonic() + seconds
+        with self._lock:
+            if self._writing or epoch != self._epoch or seconds <= 0:
+                return
+            if len(self._entries) >= CREDENTIAL_CACHE_MAX_ENTRIES:
+                now = time.monotonic()
+                self._entries = {d: e for d, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= CREDENTIAL_CACHE_MAX_ENTRIES:
+                    return
+            self._entries[digest] = (until, principal)
+
+
+_caches: weakref.WeakKeyDictionary[Engine, CredentialCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def credential_cache(dbs: Databases) -> CredentialCache:
+    """The CredentialCache of a metadata engine (made on first use; it lives as the engine)."""
+    with _caches_lock:
+        cache = _caches.get(dbs.meta)
+        if cache is None:
+            cache = _caches[dbs.meta] = CredentialCache(dbs.meta)
+        return cache
 
 
 def _count_failure(conn: Connection, subject: str, now: datetime) -> None:
@@ -168,16 +268,35 @@ def logout(dbs: Databases, principal: Principal) -> None:
         )
 
 
+def cached_principal(dbs: Databases, secret: str) -> Principal | None:
+    """The Principal of a secret authenticated a moment ago (see CredentialCache), without
+    touching the store; None when `authenticate` must ask it."""
+    if not secret.startswith((TOKEN_PREFIX, KEY_PREFIX)):
+        return None
+    return credential_cache(dbs).get(security.digest(secret))
+
+
 def authenticate(dbs: Databases, secret: str) -> Principal:
     """The Principal behind a login token or API key; Unauthorized when there is none."""
+    read: Callable[[Databases, str], tuple[Principal, datetime | None]]
     if secret.startswith(TOKEN_PREFIX):
-        return _from_session(dbs, secret)
-    if secret.startswith(KEY_PREFIX):
-        return _from_key(dbs, secret)
-    raise Unauthorized("invalid credential")
+        read = _from_session
+    elif secret.startswith(KEY_PREFIX):
+        read = _from_key
+    else:
+        raise Unauthorized("invalid credential")
+    digest = security.digest(secret)
+    cache = credential_cache(dbs)
+    cached = cache.get(digest)
+    if cached is not None:
+        return cached
+    epoch = cache.epoch()
+    principal, expires_at = read(dbs, digest)
+    cache.put(digest, principal, epoch=epoch, expires_at=expires_at)
+    return principal
 
 
-def _from_session(dbs: Databases, token: str) -> Principal:
+def _from_session(dbs: Databases, digest: str) -> tuple[Principal, datetime]:
     now = times.now()
     with dbs.meta.connect() as conn:
         row = conn.execute(
@@ -199,11 +318,11 @@ def _from_session(dbs: Databases, token: str) -> Principal:
                 (memberships.c.user_id == users.c.id)
                 & (memberships.c.workspace_id == workspaces.c.id),
             )
-            .where(sessions.c.token_hash == security.digest(token))
+            .where(sessions.c.token_hash == digest)
         ).first()
     if row is None or row.revoked_at is not None or times.utc(row.expires_at) <= now:
         raise Unauthorized("invalid, expired or revoked login token")
-    return Principal(
+    principal = Principal(
         workspace=row.workspace,
         workspace_id=row.workspace_id,
         role=row.role,
@@ -212,15 +331,16 @@ def _from_session(dbs: Databases, token: str) -> Principal:
         session_id=row.id,
         instance_admin=row.instance_admin,
     )
+    return principal, row.expires_at
 
 
-def _from_key(dbs: Databases, secret: str) -> Principal:
+def _from_key(dbs: Databases, digest: str) -> tuple[Principal, datetime | None]:
     now = times.now()
     with dbs.meta.connect() as conn:
         row = conn.execute(
             select(api_keys, workspaces.c.name.label("workspace"))
             .join(workspaces, workspaces.c.id == api_keys.c.workspace_id)
-            .where(api_keys.c.key_hash == security.digest(secret))
+            .where(api_keys.c.key_hash == digest)
         ).first()
     expired = row is not None and row.expires_at is not None and times.utc(row.expires_at) <= now
     if row is None or row.revoked_at is not None or expired:
@@ -228,6 +348,7 @@ def _from_key(dbs: Databases, secret: str) -> Principal:
     if row.last_used_at is None or times.utc(row.last_used_at) + LAST_USED_RESOLUTION < now:
         with dbs.meta.begin() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
-    return Principal(
+    principal = Principal(
         workspace=row.workspace, workspace_id=row.workspace_id, role=row.role, key_id=row.id
     )
+    return principal, row.expires_at
