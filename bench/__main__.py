@@ -34,10 +34,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
 
-from bench import memory, worker
+from bench import memory, read_report, worker
 from bench.baseline import libpq_url
 from bench.generate import SCHEMA_FILE, Counts, generate, is_current, read_counts
 from bench.http_api import companion_url
+from bench.reads import READ_ROLES, READ_SCENARIOS, ReadOptions, summarize_reads
 from bench.scenarios import (
     BACKENDS,
     HTTP_SQLITE_VS_POSTGRES_BASELINE,
@@ -54,6 +55,13 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mdhub_bench"
 ROLES = ("baseline", "engine", "http")
 MEASURED_ROLES = ("engine", "http")  # compared with the baseline
 RSS_SAMPLE_SECONDS = 0.1
+ALL_SCENARIOS = (*SCENARIOS, *READ_SCENARIOS)
+SCENARIO_GROUPS = {
+    "write": tuple(SCENARIOS),
+    "read": READ_SCENARIOS,
+    "all": ALL_SCENARIOS,
+}
+READ = worker.READ
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
@@ -75,6 +83,7 @@ class Measurement:
     error: str | None = None
     client_peak_rss_mb: float | None = None  # http: the uploading client, apart from the server
     upload_seconds: float | None = None  # http: of `seconds`, until the upload was answered
+    items: dict[str, Any] | None = None  # the read scenarios: one entry per measure
 
 
 # Child processes ----------------------------------------------------------------------------
@@ -198,8 +207,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="dropped and recreated")
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma-separated subset of {','.join(SCENARIOS)}",
+        default="all",
+        help=f"comma-separated subset of {','.join(ALL_SCENARIOS)}, or the groups "
+        "write, read, all (default)",
+    )
+    parser.add_argument(
+        "--lookup-seconds",
+        type=float,
+        help="recorded seconds of the 16-client lookups (default: 10 at 1M rows and more, else 3)",
+    )
+    parser.add_argument(
+        "--find-runs", type=int, default=50, help="timed runs of each find shape (default 50)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per role; medians shown")
     parser.add_argument("--seed", type=int, default=42)
@@ -218,15 +236,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.roles = parse_roles(wanted)
     if not args.roles:
         parser.error(f"unknown or no role(s) in {wanted!r}; known: {','.join(ROLES)}")
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = [s for s in args.scenarios if s not in SCENARIOS]
-    if unknown:
-        parser.error(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
-    if args.rows < 100 or args.repeat < 1:
-        parser.error("--rows must be at least 100 and --repeat at least 1")
+    args.scenarios = parse_scenarios(args.scenarios)
+    if not args.scenarios:
+        parser.error(f"unknown or no scenario(s); known: {','.join(ALL_SCENARIOS)}")
+    if args.rows < 100 or args.repeat < 1 or args.find_runs < 1:
+        parser.error("--rows must be at least 100, --repeat and --find-runs at least 1")
     if args.timeout is None:
         args.timeout = 60 + args.rows / 2000
     return args
+
+
+def parse_scenarios(text: str) -> list[str]:
+    """The scenarios named in a comma-separated list of names and groups (write, read, all),
+    in ALL_SCENARIOS order; [] when it names none or an unknown one."""
+    names: set[str] = set()
+    for name in (n.strip() for n in text.split(",")):
+        if name in SCENARIO_GROUPS:
+            names.update(SCENARIO_GROUPS[name])
+        elif name in ALL_SCENARIOS:
+            names.add(name)
+        elif name:
+            return []
+    return [s for s in ALL_SCENARIOS if s in names]
 
 
 def parse_roles(text: str | None) -> list[str]:
@@ -262,7 +293,16 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "psycopg": psycopg.__version__,
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on a shared machine skews latencies."""
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
 
 
 def run_scenario(
@@ -330,6 +370,71 @@ def run_scenario(
         m.expected = expected
         measurements.append(m)
         _progress(m)
+    if not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return measurements
+
+
+def run_reads(
+    backend: str,
+    repeat: int,
+    roles: list[str],
+    files: dict[str, str],
+    options: ReadOptions,
+    args: argparse.Namespace,
+    pg: PgAdmin | None,
+    work_dir: Path,
+) -> list[Measurement]:
+    """The read scenarios: reset, load the initial snapshot for each role (untimed), then one
+    child per role runs every chosen read scenario (alternating the order of the roles)."""
+    reads = [s for s in args.scenarios if s in READ_SCENARIOS]
+    run_dir = work_dir / f"{backend}-{READ}-{repeat}"
+    run_dir.mkdir(parents=True)
+    task = {
+        "backend": backend,
+        "scenario": READ,
+        "reads": reads,
+        "read_options": options.as_dict(),
+        "pg_url": args.pg_url,
+        "sqlite_path": str(run_dir / "baseline.db"),
+        "engine_dir": str(run_dir / "engine"),
+        "http_dir": str(run_dir / "http"),
+        "timeout": args.timeout,
+        "files": files,
+    }
+    if pg is not None:
+        pg.recreate()
+    failed: dict[str, str] = {}
+    for role in roles:
+        outcome = worker.execute({**task, "role": role, "phase": "setup"})
+        if outcome.get("status") == "error":
+            failed[role] = f"setup failed: {outcome.get('error')}"
+    measurements = []
+    for role in roles if repeat % 2 == 0 else roles[::-1]:
+        if role in failed:
+            m = Measurement(backend, READ, role, repeat, None, 0.0, "error", error=failed[role])
+        else:
+            os.sync()
+            if pg is not None:
+                pg.settle()
+            started = time.perf_counter()
+            outcome, rss = spawn({**task, "role": role, "phase": "run"}, work_dir, args.timeout)
+            items = outcome.get("items") or {}
+            m = Measurement(
+                backend=backend,
+                scenario=READ,
+                role=role,
+                repeat=repeat,
+                seconds=time.perf_counter() - started,
+                peak_rss_mb=round(float(outcome.get("server_peak_rss_mb") or rss), 1),
+                status=str(outcome.get("status")),
+                mismatches=[f"{n}: {i['error']}" for n, i in items.items() if i.get("error")],
+                error=outcome.get("error"),
+                client_peak_rss_mb=outcome.get("client_peak_rss_mb"),
+                items=items,
+            )
+        measurements.append(m)
+        read_report.progress(console, m.backend, m.role, m.repeat, m.status, m.error, m.items)
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return measurements
@@ -462,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"[bold]mdhub bench[/bold]: {args.rows:,} rows, seed {args.seed}, "
         f"{info['cpus']} CPUs ({info['cpu']}), {info['memory_mb']} MB RAM, "
-        f"Python {info['python']}, SQLite {info['sqlite']}"
+        f"Python {info['python']}, SQLite {info['sqlite']}, load average {info['load_average']}"
     )
 
     data_dir = args.data_dir / f"vendors-{args.rows}-seed{args.seed}"
@@ -505,9 +610,16 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = args.data_dir / "runs" / f"{started:%Y%m%dT%H%M%S}-{os.getpid()}"
     work_dir.mkdir(parents=True)
     measurements: list[Measurement] = []
+    read_roles = [role for role in roles if role in READ_ROLES]
+    reads = [s for s in args.scenarios if s in READ_SCENARIOS]
+    read_options = ReadOptions.for_rows(
+        args.rows, lookup_seconds=args.lookup_seconds, find_runs=args.find_runs, seed=args.seed
+    )
+    if reads and not read_roles:
+        console.print(f"[yellow]the read scenarios run only with roles {READ_ROLES}[/yellow]")
     try:
         for backend in backends:
-            for scenario in args.scenarios:
+            for scenario in (s for s in args.scenarios if s in SCENARIOS):
                 for repeat in range(args.repeat):
                     measurements += run_scenario(
                         backend,
@@ -520,12 +632,29 @@ def main(argv: list[str] | None = None) -> int:
                         pg if backend == "postgres" else None,
                         work_dir,
                     )
+            for repeat in range(args.repeat if reads and read_roles else 0):
+                measurements += run_reads(
+                    backend,
+                    repeat,
+                    read_roles,
+                    files,
+                    read_options,
+                    args,
+                    pg if backend == "postgres" else None,
+                    work_dir,
+                )
     finally:
         if not args.keep:
             shutil.rmtree(work_dir, ignore_errors=True)
 
-    rows = summarize(measurements)
-    print_table(rows)
+    writes = [m for m in measurements if m.scenario != READ]
+    read_runs = [asdict(m) for m in measurements if m.scenario == READ and m.items is not None]
+    rows = summarize(writes)
+    if writes:
+        print_table(rows)
+    read_rows = summarize_reads(read_runs)
+    if read_rows:
+        read_report.print_table(console, read_rows)
     if args.json:
         report = {
             "started": started.isoformat(timespec="seconds"),
@@ -536,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "repeat": args.repeat,
             "machine": info,
+            "load_average_at_end": load_average(),
             "data": {
                 "dir": str(data_dir),
                 "cached": cached,
@@ -546,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             "roles": roles,
             "engine": "ran" if "engine" in roles else "not run",
             "summary": rows,
+            "reads": read_rows,
+            "read_options": read_options.as_dict() if reads else None,
             "runs": [asdict(m) for m in measurements],
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

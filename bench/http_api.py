@@ -55,7 +55,10 @@ MAX_UPLOAD_BYTES = 1 << 40
 LOG_TAIL_LINES = 15
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "mdhub-bench-admin"
-KEY_FILE = "bench-api-key"
+KEY_FILE = "bench-api-key"  # the writer's, which the timed uploads send
+# The keys setup makes, by role, and the files it leaves them in (the read scenarios read as a
+# reader and create their index as an admin).
+KEY_FILES = {"writer": KEY_FILE, "reader": "bench-reader-key", "admin": "bench-admin-key"}
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,7 @@ def _error_of(job: Mapping[str, Any]) -> str | None:
     return str(job.get("error") or job.get("errors") or "")[:2000] or None
 
 
-def _client(server: Server, timeout: float, headers: Mapping[str, str]) -> httpx.Client:
+def http_client(server: Server, timeout: float, headers: Mapping[str, str]) -> httpx.Client:
     return httpx.Client(
         base_url=server.base_url, timeout=httpx.Timeout(timeout, connect=10), headers=headers
     )
@@ -264,20 +267,23 @@ def _admin_headers(server: Server) -> dict[str, str]:
     return {"Authorization": f"Bearer {login['token']}"}
 
 
-def _make_key(client: httpx.Client, data_dir: Path) -> None:
-    """A writer API key for the timed runs, kept in `data_dir` (readable by its owner only)."""
-    created = _answer(
-        client.post("/api/v1/api-keys", json={"name": "bench", "role": "writer"}),
-        "creating an API key",
-    )
-    path = data_dir / KEY_FILE
-    path.touch(mode=0o600)
-    path.write_text(created["key"], encoding="utf-8")
+def _make_keys(client: httpx.Client, data_dir: Path) -> None:
+    """An API key per role of KEY_FILES for the timed runs, each kept in its file in
+    `data_dir` (readable by its owner only)."""
+    for role, name in KEY_FILES.items():
+        created = _answer(
+            client.post("/api/v1/api-keys", json={"name": f"bench-{role}", "role": role}),
+            f"creating a {role} API key",
+        )
+        path = data_dir / name
+        path.touch(mode=0o600)
+        path.write_text(created["key"], encoding="utf-8")
 
 
-def _key_headers(data_dir: Path) -> dict[str, str]:
+def key_headers(data_dir: Path, role: str = "writer") -> dict[str, str]:
+    """The headers of a request with the `role` API key that setup made."""
     try:
-        key = (data_dir / KEY_FILE).read_text(encoding="utf-8").strip()
+        key = (data_dir / KEY_FILES[role]).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise RuntimeError(f"no API key in {data_dir}: run the setup phase first") from None
     return {"X-API-Key": key}
@@ -295,9 +301,9 @@ def setup(
     log = data_dir.parent / f"{data_dir.name}-setup.log"
     with (
         serve(url, data_dir, log) as server,
-        _client(server, timeout, _admin_headers(server)) as client,
+        http_client(server, timeout, _admin_headers(server)) as client,
     ):
-        _make_key(client, data_dir)
+        _make_keys(client, data_dir)
         created = client.post(
             "/api/v1/datasets", json={"name": DATASET, "schema": schema, "keys": KEYS}
         )
@@ -315,7 +321,7 @@ def run(url: str, data_dir: Path, csv_path: Path, operation: str, *, timeout: fl
     with (
         serve(url, data_dir, log) as server,
         RssSampler(server.proc.pid) as sampler,
-        _client(server, timeout, _key_headers(data_dir)) as client,
+        http_client(server, timeout, key_headers(data_dir)) as client,
     ):
         started = time.perf_counter()
         submitted = submit(client, csv_path, operation)

@@ -68,3 +68,23 @@ def tree_rss_kb(pid: int) -> int:
         total += _status_kb(current, "VmRSS")
         stack += _children(current)
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system, all threads) used so far by a process and its
+    descendants, in seconds; what a server spent, whatever else ran on the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            # The fields after the command name, which is in parentheses and may hold spaces.
+            fields = (PROC / str(current) / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        stack += _children(current)
+    return total / ticks

@@ -5,7 +5,9 @@
 in the parent through `execute`. Task keys:
 
 - `role`: "baseline", "engine" or "http"; `phase`: "setup" (untimed) or "run" (timed);
-- `backend`: "postgres" or "sqlite"; `scenario`: a name from `bench.scenarios.SCENARIOS`;
+- `backend`: "postgres" or "sqlite"; `scenario`: a name from `bench.scenarios.SCENARIOS`, or
+  "read" for the read scenarios listed in `reads` (bench.reads; baseline and http only), with
+  `read_options` (bench.reads.ReadOptions as a dict);
 - `pg_url`: the SQLAlchemy URL of the PostgreSQL database;
 - `sqlite_path`: the baseline's SQLite file; `engine_dir`: the engine's data_dir;
 - `http_dir`: the server's data_dir; `timeout`: seconds the http role waits for a job;
@@ -19,13 +21,16 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench import baseline, memory
+from bench.reads import ReadOptions
 from bench.scenarios import SCENARIOS
 
 Task = dict[str, Any]
+READ = "read"  # the scenario name of a run of the read scenarios
 
 _PG_BASELINE: dict[str, Callable[..., float]] = {
     "initial": baseline.pg_initial,
@@ -41,7 +46,29 @@ _SQLITE_BASELINE: dict[str, Callable[..., float]] = {
 }
 
 
+def _read_outcome(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A read run's outcome: succeeded when it ran (its measures carry their own errors)."""
+    return {"status": "succeeded", "items": {n: asdict(i) for n, i in items.items()}, **extra}
+
+
+def _baseline_reads(task: Task) -> dict[str, Any]:
+    from bench import read_baseline
+
+    initial = Path(task["files"]["initial"])
+    postgres = task["backend"] == "postgres"
+    target: Any = task["pg_url"] if postgres else task["sqlite_path"]
+    if task["phase"] == "setup":
+        read_baseline.setup(task["backend"], target, initial)
+        return {}
+    options = ReadOptions(**task["read_options"])
+    scratch = Path(task["sqlite_path"]).parent
+    items = read_baseline.run(task["backend"], target, task["reads"], initial, options, scratch)
+    return _read_outcome(items)
+
+
 def _baseline(task: Task) -> dict[str, Any]:
+    if task["scenario"] == READ:
+        return _baseline_reads(task)
     scenario = SCENARIOS[task["scenario"]]
     files = {name: Path(path) for name, path in task["files"].items()}
     table = baseline.Table.from_schema(json.loads(files["schema"].read_text(encoding="utf-8")))
@@ -89,6 +116,8 @@ def _http(task: Task) -> dict[str, Any]:
     the parent's sampling of this process tree would mix with the client's)."""
     from bench import http_api
 
+    if task["scenario"] == READ:
+        return _http_reads(task)
     scenario = SCENARIOS[task["scenario"]]
     files = {name: Path(path) for name, path in task["files"].items()}
     data_dir = Path(task["http_dir"])
@@ -112,6 +141,28 @@ def _http(task: Task) -> dict[str, Any]:
         "server_peak_rss_mb": round(outcome.server_peak_rss_mb, 1),
         "client_peak_rss_mb": round(outcome.client_peak_rss_mb, 1),
     }
+
+
+def _http_reads(task: Task) -> dict[str, Any]:
+    from bench import http_api, read_http
+
+    files = {name: Path(path) for name, path in task["files"].items()}
+    data_dir = Path(task["http_dir"])
+    url = http_api.database_url(task["backend"], task["pg_url"], data_dir)
+    timeout = float(task["timeout"])
+    if task["phase"] == "setup":
+        schema = json.loads(files["schema"].read_text(encoding="utf-8"))
+        http_api.setup(url, data_dir, schema, files["initial"], timeout=timeout)
+        return {}
+    options = ReadOptions(**task["read_options"])
+    items, server_peak_mb = read_http.run(
+        url, data_dir, task["reads"], files["initial"], options, timeout=timeout
+    )
+    return _read_outcome(
+        items,
+        server_peak_rss_mb=round(server_peak_mb, 1),
+        client_peak_rss_mb=round(memory.peak_kb("self") / 1024, 1),
+    )
 
 
 _ROLES: dict[str, Callable[[Task], dict[str, Any]]] = {
