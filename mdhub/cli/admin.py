@@ -1,5 +1,9 @@
 """`mdhub admin`: users and API keys, straight on the configured database (first setup, and
-getting back in after a lock-out), through the accounts service."""
+getting back in after a lock-out), through the accounts service.
+
+The services are imported by each command, so that the commands that talk to a server start
+without loading the database layer.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,14 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from mdhub.cli.common import DatabaseOption, DataDirOption, JsonOption, err, fail, open_hub
-from mdhub.core.security import VISIBLE_KEY_CHARS
 from mdhub.errors import MdhubError
-from mdhub.services import accounts, api_keys, sessions
 
 admin_app: typer.Typer = typer.Typer(
     help="Manage users and API keys directly on the database (no server needed).",
     no_args_is_help=True,
 )
 out = Console()
+DEFAULT_WORKSPACE = "default"
 
 WorkspaceOption = Annotated[
     str, typer.Option("--workspace", "-w", help="Workspace the user or key belongs to.")
@@ -56,7 +59,7 @@ def create_user(
     username: Annotated[str, typer.Argument(help="The new user's name.")],
     password: PasswordOption = None,
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "reader",
-    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     instance_admin: Annotated[
         bool,
         typer.Option("--instance-admin", help="May see and create every workspace."),
@@ -65,6 +68,8 @@ def create_user(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a user with a role in a workspace."""
+    from mdhub.services import accounts
+
     with open_hub(database_url, data_dir) as hub:
         secret = _password(password)
         try:
@@ -92,6 +97,8 @@ def reset_password(
     data_dir: DataDirOption = None,
 ) -> None:
     """Set a user's password and revoke all their login tokens."""
+    from mdhub.services import accounts
+
     with open_hub(database_url, data_dir) as hub:
         secret = _password(password)
         try:
@@ -108,7 +115,7 @@ def reset_password(
 def create_key(
     name: Annotated[str, typer.Argument(help="A name saying what the key is for.")],
     role: Annotated[str, typer.Option(help="reader, writer or admin.")] = "writer",
-    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     expires_in_days: Annotated[
         int | None,
         typer.Option(
@@ -120,6 +127,8 @@ def create_key(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an API key and print it: it is shown this once only."""
+    from mdhub.services import api_keys
+
     expires_at = (
         datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days is not None else None
     )
@@ -144,11 +153,13 @@ def create_key(
 @admin_app.command("revoke-key")
 def revoke_key(
     key_id: Annotated[int, typer.Argument(help="The key's id (see `mdhub admin list-keys`).")],
-    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Revoke an API key: requests made with it are refused from now on."""
+    from mdhub.services import api_keys
+
     with open_hub(database_url, data_dir) as hub:
         try:
             api_keys.revoke_key(hub.dbs, workspace, key_id)
@@ -159,12 +170,15 @@ def revoke_key(
 
 @admin_app.command("list-keys")
 def list_keys(
-    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """List a workspace's API keys (their prefixes; the secrets are never stored)."""
+    from mdhub.core.security import VISIBLE_KEY_CHARS
+    from mdhub.services import api_keys
+
     with open_hub(database_url, data_dir) as hub:
         try:
             keys = api_keys.list_keys(hub.dbs, workspace)
@@ -200,12 +214,14 @@ def list_keys(
 
 @admin_app.command("list-users")
 def list_users(
-    workspace: WorkspaceOption = sessions.DEFAULT_WORKSPACE,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """List the users of a workspace with their roles."""
+    from mdhub.services import accounts
+
     with open_hub(database_url, data_dir) as hub:
         try:
             members = accounts.list_members(hub.dbs, workspace)

@@ -1,23 +1,22 @@
-"""What the commands share: options, exit codes, opening the hub, failing with a message."""
+"""What the commands share: the stderr console, the `--json` option, and for the local commands
+(on the database, no server) their options, opening the hub and failing with a message."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
+from mdhub.cli import exits
 from mdhub.config import Settings
 from mdhub.errors import MdhubError
-from mdhub.services.hub import Hub
+
+if TYPE_CHECKING:
+    from mdhub.services.hub import Hub
 
 err = Console(stderr=True)
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_REJECTED = 3
-EXIT_ERROR = 4
 
 DatabaseOption = Annotated[
     str | None,
@@ -26,7 +25,7 @@ DatabaseOption = Annotated[
 DataDirOption = Annotated[
     Path | None, typer.Option("--data-dir", envvar="MDHUB_DATA_DIR", help="Data directory.")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
 
 
 def settings_from(database_url: str | None, data_dir: Path | None) -> Settings:
@@ -38,13 +37,15 @@ def open_hub(database_url: str | None, data_dir: Path | None) -> Hub:
 
 
 def open_hub_with(settings: Settings) -> Hub:
+    # Imported here: the commands that talk to a server start without the database layer.
+    from mdhub.services.hub import Hub
+
     try:
         return Hub.open(settings)
     except MdhubError as exc:
         fail(exc)
-        raise  # unreachable: _fail exits
 
 
-def fail(exc: MdhubError, code: int = EXIT_ERROR) -> None:
+def fail(exc: MdhubError, code: int = exits.ERROR) -> NoReturn:
     err.print(f"[bold red]error[/] ({exc.code}): {exc.message}")
     raise typer.Exit(code)

@@ -1,21 +1,18 @@
-"""The `mdhub` command line: serve, worker, migrate, datasets, and `apply` (the engine, locally)."""
+"""The `mdhub` command line. On a server, through the HTTP client: login, datasets, push, jobs,
+find, download, sync. Locally, on the database: serve, worker, migrate, apply, admin."""
 
 from __future__ import annotations
 
 import json
-import logging
 import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mdhub.cli import output
+from mdhub.cli import exits, login, output, pull, push
 from mdhub.cli.admin import admin_app
 from mdhub.cli.common import (
-    EXIT_ERROR,
-    EXIT_FAILED,
-    EXIT_REJECTED,
     DatabaseOption,
     DataDirOption,
     JsonOption,
@@ -25,22 +22,31 @@ from mdhub.cli.common import (
     open_hub_with,
     settings_from,
 )
+from mdhub.cli.datasets import datasets_app
+from mdhub.cli.jobs import jobs_app
 from mdhub.config import Settings
-from mdhub.db import migrate as migrations
-from mdhub.db.engine import open_databases
 from mdhub.errors import MdhubError
-from mdhub.observability.logging import configure_logging, uvicorn_log_config
-from mdhub.worker.pool import WorkerOptions, WorkerPool
 
 app = typer.Typer(
-    help="mdhub: a self-hosted master data hub.", no_args_is_help=True, add_completion=False
+    help="mdhub: a self-hosted master data hub.",
+    epilog=exits.EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
 )
-datasets_app = typer.Typer(help="Create, list, show and delete datasets.", no_args_is_help=True)
-app.add_typer(datasets_app, name="datasets")
-app.add_typer(admin_app, name="admin")
+REMOTE = "On a server (over HTTP)"
+LOCAL = "On the database (server side)"
+app.command(rich_help_panel=REMOTE)(login.login)
+app.command(rich_help_panel=REMOTE)(login.logout)
+app.add_typer(datasets_app, name="datasets", rich_help_panel=REMOTE)
+app.command(rich_help_panel=REMOTE)(push.push)
+app.add_typer(jobs_app, name="jobs", rich_help_panel=REMOTE)
+app.command(rich_help_panel=REMOTE)(pull.find)
+app.command(rich_help_panel=REMOTE)(pull.download)
+app.command(rich_help_panel=REMOTE)(pull.sync)
+app.add_typer(admin_app, name="admin", rich_help_panel=LOCAL)
 
 
-@app.command()
+@app.command(rich_help_panel=LOCAL)
 def serve(
     host: Annotated[str | None, typer.Option(envvar="MDHUB_HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="MDHUB_PORT")] = None,
@@ -61,6 +67,7 @@ def serve(
     import uvicorn
 
     from mdhub.app import create_app
+    from mdhub.observability.logging import configure_logging, uvicorn_log_config
 
     settings = Settings.from_env(
         host=host,
@@ -82,7 +89,7 @@ def serve(
     )
 
 
-@app.command()
+@app.command(rich_help_panel=LOCAL)
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs this process runs at once.")] = 1,
     database_url: DatabaseOption = None,
@@ -91,6 +98,11 @@ def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run jobs from the queue until stopped (SIGTERM or Ctrl-C: after the current jobs)."""
+    import logging
+
+    from mdhub.observability.logging import configure_logging
+    from mdhub.worker.pool import WorkerOptions, WorkerPool
+
     settings = Settings.from_env(
         database_url=database_url or None, data_dir=data_dir, storage_url=storage_url or None
     )
@@ -113,9 +125,12 @@ def worker(
         hub.close()
 
 
-@app.command()
+@app.command(rich_help_panel=LOCAL)
 def migrate(database_url: DatabaseOption = None, data_dir: DataDirOption = None) -> None:
     """Bring the database schema up to date."""
+    from mdhub.db import migrate as migrations
+    from mdhub.db.engine import open_databases
+
     dbs = open_databases(settings_from(database_url, data_dir).database_url)
     try:
         migrations.upgrade(dbs)
@@ -124,7 +139,7 @@ def migrate(database_url: DatabaseOption = None, data_dir: DataDirOption = None)
     err.print("database is up to date")
 
 
-@app.command()
+@app.command(rich_help_panel=LOCAL)
 def apply(
     dataset: Annotated[str, typer.Argument(help="Dataset name (created if missing).")],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File to apply.")],
@@ -171,7 +186,7 @@ def apply(
         with output.JobProgress(total=file.stat().st_size, enabled=not as_json) as reporter:
             job = hub.run(job_id, reporter)
     except MdhubError as exc:
-        fail(exc, EXIT_REJECTED)
+        fail(exc, exits.REJECTED)
     finally:
         hub.close()
     if as_json:
@@ -179,80 +194,4 @@ def apply(
     else:
         output.print_job(job)
     if job["status"] != "succeeded":
-        error = job.get("error") or {}
-        code = (
-            EXIT_REJECTED if error.get("code") in ("row_errors", "invalid_input") else EXIT_FAILED
-        )
-        raise typer.Exit(code)
-
-
-@datasets_app.command("create")
-def datasets_create(
-    name: str,
-    schema: Annotated[
-        Path | None, typer.Option(exists=True, help="Table Schema JSON file.")
-    ] = None,
-    keys: Annotated[str | None, typer.Option(help="Key fields, comma-separated.")] = None,
-    schema_policy: Annotated[str, typer.Option(help="reject|ignore|add")] = "reject",
-    database_url: DatabaseOption = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Create a dataset (with a declared schema, or inferred from its first file)."""
-    with open_hub(database_url, data_dir) as hub:
-        try:
-            descriptor = json.loads(schema.read_text()) if schema else None
-            found = hub.create_dataset(
-                name,
-                schema=descriptor,
-                keys=keys.split(",") if keys else None,
-                schema_policy=schema_policy,
-            )
-        except MdhubError as exc:
-            fail(exc)
-        except json.JSONDecodeError as exc:
-            err.print(f"[bold red]error[/]: {schema} is not valid JSON: {exc}")
-            raise typer.Exit(EXIT_ERROR) from None
-    typer.echo(json.dumps(found.to_dict(), indent=2))
-
-
-@datasets_app.command("list")
-def datasets_list(
-    as_json: JsonOption = False, database_url: DatabaseOption = None, data_dir: DataDirOption = None
-) -> None:
-    """List datasets."""
-    with open_hub(database_url, data_dir) as hub:
-        found = [d.to_dict() for d in hub.datasets()]
-    if as_json:
-        typer.echo(json.dumps(found, indent=2))
-    else:
-        output.print_datasets(found)
-
-
-@datasets_app.command("show")
-def datasets_show(
-    name: str, database_url: DatabaseOption = None, data_dir: DataDirOption = None
-) -> None:
-    """Show a dataset: schema, keys, row count, version."""
-    with open_hub(database_url, data_dir) as hub:
-        try:
-            typer.echo(json.dumps(hub.dataset(name).to_dict(), indent=2))
-        except MdhubError as exc:
-            fail(exc)
-
-
-@datasets_app.command("delete")
-def datasets_delete(
-    name: str,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
-    database_url: DatabaseOption = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Delete a dataset with all its rows and history."""
-    if not yes:
-        typer.confirm(f"Delete dataset {name} and all its rows?", abort=True)
-    with open_hub(database_url, data_dir) as hub:
-        try:
-            hub.delete_dataset(name)
-        except MdhubError as exc:
-            fail(exc)
-    err.print(f"dataset {name} deleted")
+        raise typer.Exit(exits.for_job(job))

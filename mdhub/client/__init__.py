@@ -4,6 +4,7 @@ from mdhub.client.client import Client
 from mdhub.client.errors import (
     AuthError,
     ClientError,
+    GoneError,
     JobFailed,
     NetworkError,
     NotFoundError,
@@ -13,17 +14,20 @@ from mdhub.client.errors import (
     WaitTimeout,
 )
 from mdhub.client.retry import RetryPolicy
+from mdhub.client.sync import SyncResult
 
 __all__ = [
     "AuthError",
     "Client",
     "ClientError",
+    "GoneError",
     "JobFailed",
     "NetworkError",
     "NotFoundError",
     "RejectedError",
     "RetryPolicy",
     "ServerError",
+    "SyncResult",
     "UnavailableError",
     "WaitTimeout",
 ]

@@ -8,10 +8,13 @@ through restarts of the server, until the job ends or the wait runs out.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -27,17 +30,20 @@ from mdhub.client.errors import (
     WaitTimeout,
 )
 from mdhub.client.retry import RetryPolicy, send_with_retries
+from mdhub.client.sync import SyncResult, sync_copy
 
 API = "/api/v1"
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
 CHUNK_BYTES = 1 << 20
+POLL_CAP = 5.0
+VERSION_HEADER = "X-Mdhub-Version"
 Progress = Callable[[int], None]
 JobWatcher = Callable[[dict[str, Any]], None]
 
 
 class Client:
-    """A connection to one mdhub server, as an API key or as a user (`username`, `password`,
-    optionally `workspace`)."""
+    """A connection to one mdhub server, with an API key (or a login token) or as a user
+    (`username`, `password`, optionally `workspace`)."""
 
     def __init__(
         self,
@@ -73,6 +79,30 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # Credentials -------------------------------------------------------------------------------
+
+    def log_in(self) -> dict[str, Any]:
+        """Log in with the user name and password: `{token, expires_at, workspace, role}`. The
+        client then acts with that token (it logs in by itself when first needed)."""
+        username, password, workspace = self._login
+        if username is None or password is None:
+            raise ValueError("logging in needs a username and a password")
+        body = {"username": username, "password": password}
+        if workspace:
+            body["workspace"] = workspace
+        response = send_with_retries(lambda: self._http.post("/auth/login", json=body), self.retry)
+        answer: dict[str, Any] = self._check(response).json()
+        self._token = str(answer["token"])
+        return answer
+
+    def log_out(self) -> None:
+        """End the login token this client acts with (an API key stays valid)."""
+        self._request("POST", "/auth/logout")
+
+    def me(self) -> dict[str, Any]:
+        """What the credential acts as: `{workspace, role, username, key_id, instance_admin}`."""
+        return self._json("GET", "/auth/me")
 
     # Datasets ----------------------------------------------------------------------------------
 
@@ -111,6 +141,9 @@ class Client:
         dry_run: bool = False,
         format: str | None = None,
         max_errors: int | None = None,
+        skip_invalid: bool = False,
+        encoding: str | None = None,
+        delimiter: str | None = None,
         wait: bool = True,
         timeout: float = 3600.0,
         idempotency_key: str | None = None,
@@ -119,8 +152,10 @@ class Client:
     ) -> dict[str, Any]:
         """Apply a file (a path) or records (dicts) to a dataset; with `wait`, the finished job.
 
-        Raises JobFailed when the job fails, WaitTimeout when it is still running after
-        `timeout` seconds (it goes on on the server: `wait(job["id"])` picks it up again).
+        `max_errors` row errors (any with `skip_invalid`) still apply the valid rows; `encoding`
+        and `delimiter` describe a CSV file. Raises JobFailed when the job fails, WaitTimeout
+        when it is still running after `timeout` seconds (it goes on on the server:
+        `wait(job["id"])` picks it up again).
         """
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         path = f"/datasets/{_segment(dataset)}/jobs"
@@ -136,6 +171,11 @@ class Client:
                 params["keys"] = ",".join(keys)
             if max_errors is not None:
                 params["max_errors"] = max_errors
+            if skip_invalid:
+                params["skip_invalid"] = "true"
+            for name, value in (("encoding", encoding), ("delimiter", delimiter)):
+                if value:
+                    params[name] = value
             headers |= {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
             job = self._json(
                 "POST",
@@ -152,6 +192,8 @@ class Client:
                 payload["keys"] = keys
             if max_errors is not None:
                 payload["max_errors"] = max_errors
+            if skip_invalid:
+                payload["skip_invalid"] = True
             job = self._json("POST", path, json=payload, headers=headers)
         if not wait:
             return job
@@ -188,11 +230,15 @@ class Client:
         """Poll the job until it ends; the server may restart meanwhile. With `check`, a job
         that did not succeed raises JobFailed."""
         deadline = time.monotonic() + timeout
-        interval = 0.2
+        interval = 0.1
         job: dict[str, Any] = {"id": job_id, "status": "unknown"}
         while True:
+            # Retried at most every POLL_CAP seconds and not past the deadline: a server that
+            # restarts is noticed within seconds, and the wait ends on time.
+            remaining = max(0.0, deadline - time.monotonic())
+            poll = replace(self.retry, cap=min(self.retry.cap, POLL_CAP), deadline=remaining)
             try:
-                job = self.job(job_id)
+                job = self._json("GET", f"/jobs/{job_id}", retry=poll)
             except (NetworkError, UnavailableError):
                 if time.monotonic() >= deadline:
                     raise
@@ -206,7 +252,7 @@ class Client:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(job, timeout)
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 1.5, 5.0)
+            interval = min(interval * 1.5, POLL_CAP)
 
     # Reading data ------------------------------------------------------------------------------
 
@@ -241,10 +287,17 @@ class Client:
                 return
 
     def export(
-        self, dataset: str, path: str | os.PathLike[str], format: str = "csv", *, gzip: bool = False
-    ) -> Path:
+        self,
+        dataset: str,
+        path: str | os.PathLike[str],
+        format: str = "csv",
+        *,
+        gzip: bool = False,
+        on_download: Progress | None = None,
+    ) -> int:
         """Download the whole dataset (one snapshot) into `path`; the file appears complete or
-        not at all. A download cut on the way starts again."""
+        not at all. A download cut on the way starts again. Returns the dataset's version the
+        file shows: the `since` to follow its changes from."""
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         params = {"format": format, **({"compression": "gzip"} if gzip else {})}
@@ -256,19 +309,59 @@ class Client:
                 partial.open("wb") as out,
             ):
                 if response.is_success:
-                    for chunk in response.iter_raw(CHUNK_BYTES):
+                    received = 0
+                    # Decoded: the server compresses the transfer when asked (Accept-Encoding).
+                    for chunk in response.iter_bytes(CHUNK_BYTES):
                         out.write(chunk)
+                        received += len(chunk)
+                        if on_download is not None:
+                            on_download(received)
                 else:
                     response.read()
                 return response
 
         try:
-            self._check(send_with_retries(download, self.retry))
+            response = self._send(download)
+            version = int(response.headers[VERSION_HEADER])
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
         partial.replace(target)
-        return target
+        return version
+
+    @contextmanager
+    def changes(self, dataset: str, since: int) -> Iterator[Iterator[dict[str, Any]]]:
+        """The changes after version `since`, as the API streams them (docs/sync.md): for each
+        changed key `{"op": "upsert" | "delete", "version", "key", "record"}`, then
+        `{"op": "end", "version", "count"}`, whose version is the next `since`.
+
+        Raises GoneError when those changes are no longer known (download the dataset again),
+        and NetworkError, while iterating, when the stream is cut short.
+        """
+        path = f"/datasets/{_segment(dataset)}/changes"
+
+        def open_stream() -> httpx.Response:
+            request = self._http.build_request(
+                "GET", path, params={"since": since}, headers=self._auth()
+            )
+            response = self._http.send(request, stream=True)
+            if response.is_error:
+                response.read()
+                response.close()
+            return response
+
+        response = self._send(open_stream)
+        try:
+            yield _change_lines(response)
+        finally:
+            response.close()
+
+    def sync(
+        self, dataset: str, directory: str | os.PathLike[str], *, full: bool = False
+    ) -> SyncResult:
+        """Bring the local copy of `dataset` in `directory` up to date: a full download the
+        first time (or with `full`), then only the changes (see `mdhub.client.sync`)."""
+        return sync_copy(self, dataset, Path(directory), full=full)
 
     # Plumbing ----------------------------------------------------------------------------------
 
@@ -276,16 +369,8 @@ class Client:
         if self._api_key is not None:
             return {"Authorization": f"Bearer {self._api_key}"}
         if self._token is None:
-            self._token = self._log_in()
+            self.log_in()
         return {"Authorization": f"Bearer {self._token}"}
-
-    def _log_in(self) -> str:
-        username, password, workspace = self._login
-        body = {"username": username, "password": password}
-        if workspace:
-            body["workspace"] = workspace
-        response = send_with_retries(lambda: self._http.post("/auth/login", json=body), self.retry)
-        return str(self._check(response).json()["token"])
 
     def _request(
         self,
@@ -295,6 +380,7 @@ class Client:
         headers: dict[str, str] | None = None,
         body: Callable[[], Iterator[bytes]] | None = None,
         idempotent: bool = False,
+        retry: RetryPolicy | None = None,
         **options: Any,
     ) -> httpx.Response:
         headers = dict(headers or {})
@@ -307,10 +393,17 @@ class Client:
                 method, path, headers={**headers, **self._auth()}, content=content, **options
             )
 
-        response = send_with_retries(send, self.retry)
+        return self._send(send, retry)
+
+    def _send(
+        self, send: Callable[[], httpx.Response], retry: RetryPolicy | None = None
+    ) -> httpx.Response:
+        """`send()` with retries; a user's login that expired meanwhile is renewed once."""
+        policy = retry or self.retry
+        response = send_with_retries(send, policy)
         if response.status_code == 401 and self._api_key is None and self._token is not None:
             self._token = None  # expired or revoked: log in again, once
-            response = send_with_retries(send, self.retry)
+            response = send_with_retries(send, policy)
         return self._check(response)
 
     def _json(self, method: str, path: str, **options: Any) -> Any:
@@ -335,6 +428,20 @@ class Client:
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
+
+
+def _change_lines(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    try:
+        for line in response.iter_lines():
+            if not line:
+                continue
+            change: dict[str, Any] = json.loads(line)
+            yield change
+            if change["op"] == "end":
+                return
+    except httpx.TransportError as exc:
+        raise NetworkError(f"the changes stream was cut short: {exc}") from exc
+    raise NetworkError("the changes stream was cut short (no end line): ask again")
 
 
 def _chunks(file: Path, on_upload: Progress | None) -> Iterator[bytes]:

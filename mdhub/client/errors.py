@@ -5,6 +5,7 @@ ClientError
 │   ├── AuthError        401 or 403: no valid credential, or a role that does not allow it
 │   ├── NotFoundError    404
 │   ├── RejectedError    400, 409, 413, 422: the request or its file was refused
+│   ├── GoneError        410: changes no longer known; download the dataset again
 │   └── UnavailableError 429 or 5xx still answered after the last retry
 ├── JobFailed            the job ended `failed` or `cancelled` (carries the job)
 ├── WaitTimeout          the job was still running when the wait ran out
@@ -50,6 +51,8 @@ class ServerError(ClientError):
             kind = UnavailableError
         elif status in (400, 409, 413, 422):
             kind = RejectedError
+        elif status == 410:
+            kind = GoneError
         else:
             kind = ServerError
         return kind(status, code, message, details)
@@ -64,6 +67,10 @@ class NotFoundError(ServerError):
 
 
 class RejectedError(ServerError):
+    pass
+
+
+class GoneError(ServerError):
     pass
 
 

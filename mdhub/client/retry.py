@@ -1,5 +1,9 @@
 """When to try a request again, and how long to wait: exponential backoff with full jitter,
-`Retry-After` honoured, bounded in attempts and in time."""
+`Retry-After` honoured, bounded in attempts and in time.
+
+Retried: connection errors, 429, 5xx, and 409 `idempotency_in_flight` (the server is still
+answering the first request with the same Idempotency-Key).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import httpx
 from mdhub.client.errors import NetworkError, ServerError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IN_FLIGHT = "idempotency_in_flight"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Up to `attempts` tries within `deadline` seconds; waits grow from `base` to `cap`."""
 
-    attempts: int = 8
+    attempts: int = 12
     base: float = 0.5
     cap: float = 30.0
     deadline: float = 300.0
@@ -32,6 +37,12 @@ class RetryPolicy:
 def retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
     return float(value) if value.isdigit() else None
+
+
+def _retryable(response: httpx.Response) -> bool:
+    if response.status_code == 409:
+        return ServerError.from_response(response).code == IN_FLIGHT
+    return response.status_code in RETRY_STATUSES
 
 
 def send_with_retries(
@@ -51,7 +62,7 @@ def send_with_retries(
             failure: Exception = exc
             wait = policy.backoff(attempt)
         else:
-            if response.status_code not in RETRY_STATUSES:
+            if not _retryable(response):
                 return response
             failure = ServerError.from_response(response)
             asked = retry_after(response)

@@ -1,4 +1,5 @@
-"""The command line as a user runs it: real processes, real terminal output, exit codes."""
+"""The local commands (`apply` on the database, `serve`) as a user runs them: real processes,
+real terminal output, exit codes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mdhub.config import Settings
+from mdhub.services.hub import Hub
 from tests.helpers import vendor, write_csv
 
 
@@ -59,8 +62,8 @@ def test_rejected_input_exits_three_with_line_and_column(tmp_path: Path) -> None
     assert run.returncode == 3
     assert "failed" in run.stdout
     assert "not-a-number" in run.stdout and "amount" in run.stdout
-    listing = mdhub(tmp_path / "data", "datasets", "list", "--json")
-    assert json.loads(listing.stdout)[0]["row_count"] == 1
+    with Hub.open(Settings(data_dir=tmp_path / "data")) as hub:
+        assert hub.dataset("vendors").row_count == 1
 
 
 def test_an_unreadable_file_is_rejected_with_its_line(tmp_path: Path) -> None:

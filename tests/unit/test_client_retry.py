@@ -14,7 +14,7 @@ REQUEST = httpx.Request("GET", "http://mdhub.test/api/v1/datasets")
 
 
 def answers(
-    *items: int | Exception, retry_after: str | None = None
+    *items: int | Exception, retry_after: str | None = None, code: str | None = None
 ) -> tuple[Callable[[], httpx.Response], list[int]]:
     """A `send` that answers (or raises) the items in turn, and the list of calls made."""
     queue = list(items)
@@ -26,7 +26,7 @@ def answers(
         if isinstance(item, Exception):
             raise item
         headers = {"Retry-After": retry_after} if retry_after and item == 429 else {}
-        body = {"error": {"code": f"e{item}", "message": "m", "details": {}}}
+        body = {"error": {"code": code or f"e{item}", "message": "m", "details": {}}}
         return httpx.Response(item, json=body, headers=headers, request=REQUEST)
 
     return send, sent
@@ -44,6 +44,15 @@ def test_retries_connection_errors_429_and_5xx_then_answers() -> None:
 def test_other_answers_are_not_retried() -> None:
     send, sent = answers(422, 200)
     assert send_with_retries(send, RetryPolicy(), sleep=lambda s: None).status_code == 422
+    assert len(sent) == 1
+
+
+def test_an_idempotency_key_still_in_flight_is_retried_other_conflicts_are_not() -> None:
+    send, sent = answers(409, 409, 202, code="idempotency_in_flight")
+    assert send_with_retries(send, RetryPolicy(), sleep=lambda s: None).status_code == 202
+    assert len(sent) == 3
+    send, sent = answers(409, 202, code="conflict")
+    assert send_with_retries(send, RetryPolicy(), sleep=lambda s: None).status_code == 409
     assert len(sent) == 1
 
 
