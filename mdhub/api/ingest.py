@@ -3,6 +3,7 @@ durably before the job row commits and the 202 goes out (invariant 2)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -69,6 +70,18 @@ PART_BODY: dict[str, Any] = {
 def _job_answer(dbs: Any, workspace: str, job_id: int, status: int = 202) -> Answer:
     body = job_views.get_job(dbs, job_id, workspace=workspace)
     return Answer(status=status, body=body, location=f"/api/v1/jobs/{job_id}")
+
+
+def _created_job(
+    dbs: Any, workspace: str, key: str | None, status: int = 202
+) -> Callable[[], Answer | None]:
+    """The answer about the job an earlier request with `key` created, if it did."""
+
+    def recover() -> Answer | None:
+        job_id = jobs.job_for_key(dbs, workspace, key) if key else None
+        return _job_answer(dbs, workspace, job_id, status) if job_id else None
+
+    return recover
 
 
 def _respond(answer: Answer) -> JSONResponse:
@@ -142,11 +155,18 @@ async def submit_job(
             job_request,
             stored,
             may_create=role_allows(principal.role, "admin"),
+            idempotency_key=idempotency_key,
         )
         return _job_answer(dbs, principal.workspace, job_id)
 
     answer = await run_in_threadpool(
-        idempotency.once, dbs, principal.workspace, idempotency_key, request_fingerprint, create
+        idempotency.once,
+        dbs,
+        principal.workspace,
+        idempotency_key,
+        request_fingerprint,
+        create,
+        _created_job(dbs, principal.workspace, idempotency_key),
     )
     request.app.state.wake_workers()
     return _respond(answer)
@@ -185,14 +205,18 @@ def create_job(
             dry_run=body.dry_run,
             max_errors=body.max_errors,
             start=body.start,
+            idempotency_key=idempotency_key,
         )
         return _job_answer(dbs, principal.workspace, job_id, status=201)
 
     request_fingerprint = idempotency.fingerprint(
         method="POST", path=request.url.path, body=body.model_dump()
     )
+    recover = _created_job(dbs, principal.workspace, idempotency_key, status=201)
     return _respond(
-        idempotency.once(dbs, principal.workspace, idempotency_key, request_fingerprint, create)
+        idempotency.once(
+            dbs, principal.workspace, idempotency_key, request_fingerprint, create, recover
+        )
     )
 
 

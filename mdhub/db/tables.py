@@ -78,7 +78,10 @@ jobs = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
+    # The Idempotency-Key of the request that created the job (see services.idempotency).
+    Column("idempotency_key", String(255), nullable=True),
     Index("ix_jobs_status", "status"),
+    Index("ix_jobs_idempotency_key", "workspace_id", "idempotency_key"),
     Index("ix_jobs_queue", "status", "queue_position"),
 )
 

@@ -3,6 +3,11 @@ and given again to the same request; another request with the same key is refuse
 
 `begin` reserves a key (in flight) or returns the stored answer; `complete` stores the answer;
 `abandon` frees a key whose request failed, so the client can retry with it.
+
+A process may die between creating the object and storing the answer, or while creating it.
+A job records its request's key in its own transaction, so the answer is then recovered from the
+job; a reservation that created nothing and is older than IN_FLIGHT_STALE (the creating step
+takes milliseconds: the upload is stored before the key is reserved) is taken over.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mdhub.errors import IdempotencyInFlight, IdempotencyKeyReused, InvalidReque
 from mdhub.services.datasets import workspace_id
 
 KEEP_FOR = timedelta(hours=24)
+IN_FLIGHT_STALE = timedelta(minutes=1)
 MAX_KEY_LENGTH = 255
 
 
@@ -36,6 +42,10 @@ class Answer:
     location: str | None
 
 
+# Finds the answer of a first request that created its object but did not store the answer.
+Recover = Callable[[], "Answer | None"]
+
+
 def fingerprint(**parts: Any) -> str:
     """A stable digest of what makes two requests the same (method, path, fields, file hash)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
@@ -45,11 +55,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) -> Answer | None:
+def begin(
+    dbs: Databases,
+    workspace: str,
+    key: str,
+    request_fingerprint: str,
+    recover: Recover | None = None,
+) -> Answer | None:
     """Reserve `key` for this request (None: go ahead) or return the first answer to it.
 
     Raises IdempotencyInFlight while the first request with the key is still being answered,
-    and IdempotencyKeyReused when the key was used for a different request.
+    and IdempotencyKeyReused when the key was used for a different request. `recover` finds the
+    answer of a first request that created its object but died before storing the answer.
     """
     if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
         raise InvalidRequest(
@@ -87,17 +104,40 @@ def begin(dbs: Databases, workspace: str, key: str, request_fingerprint: str) ->
             )
         ).first()
     if row is None:  # freed by its failed first request in the meantime
-        return begin(dbs, workspace, key, request_fingerprint)
+        return begin(dbs, workspace, key, request_fingerprint, recover)
     if row.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request",
             {"first_used_at": times.utc(row.created_at).isoformat()},
         )
-    if row.state != "done":
-        raise IdempotencyInFlight(
-            "the first request with this Idempotency-Key is still in progress; retry shortly"
+    if row.state == "done":
+        return Answer(status=row.response_status, body=row.response_body, location=row.location)
+    recovered = recover() if recover is not None else None
+    if recovered is not None:
+        complete(dbs, workspace, key, recovered)
+        return recovered
+    if times.utc(row.created_at) < now - IN_FLIGHT_STALE and _take_over(dbs, ws, key, row, now):
+        return None
+    raise IdempotencyInFlight(
+        "the first request with this Idempotency-Key is still in progress; retry shortly"
+    )
+
+
+def _take_over(dbs: Databases, ws: int, key: str, row: Any, now: datetime) -> bool:
+    """Reserve a key whose first request died before creating anything (compare and set: of
+    two requests taking it over, one wins)."""
+    with dbs.meta.begin() as conn:
+        taken = conn.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.workspace_id == ws,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.state == "in_flight",
+                idempotency_keys.c.created_at == row.created_at,
+            )
+            .values(created_at=now, expires_at=now + KEEP_FOR)
         )
-    return Answer(status=row.response_status, body=row.response_body, location=row.location)
+    return taken.rowcount == 1
 
 
 def complete(dbs: Databases, workspace: str, key: str, answer: Answer) -> None:
@@ -136,11 +176,12 @@ def once(
     key: str | None,
     request_fingerprint: str,
     create: Callable[[], Answer],
+    recover: Recover | None = None,
 ) -> Answer:
     """Answer a creating request at most once per Idempotency-Key (no key: just create)."""
     if key is None:
         return create()
-    first = begin(dbs, workspace, key, request_fingerprint)
+    first = begin(dbs, workspace, key, request_fingerprint, recover)
     if first is not None:
         return first
     try:

@@ -68,8 +68,9 @@ def create_job(
     dry_run: bool = False,
     max_errors: int | None = 0,
     start: bool = True,
+    idempotency_key: str | None = None,
 ) -> int:
-    """Record a job with its parts; returns its id.
+    """Record a job with its parts (and the Idempotency-Key of its request); returns its id.
 
     With every part uploaded and `start`, the job is queued at once; otherwise it waits in
     `created` for `attach_part` and `start_job` (with `start`, the last upload queues it).
@@ -96,6 +97,7 @@ def create_job(
                 attempt=0,
                 cancel_requested=False,
                 created_at=_now(),
+                idempotency_key=idempotency_key,
             )
             .returning(jobs.c.id)
         ).scalar_one()
@@ -119,6 +121,18 @@ def create_job(
             ],
         )
     return int(job_id)
+
+
+def job_for_key(dbs: Databases, workspace: str, key: str) -> int | None:
+    """The job created by the request with this Idempotency-Key, if one was."""
+    with dbs.meta.connect() as conn:
+        found = conn.execute(
+            select(jobs.c.id).where(
+                jobs.c.workspace_id == workspace_id(conn, workspace),
+                jobs.c.idempotency_key == key,
+            )
+        ).first()
+    return int(found[0]) if found else None
 
 
 def _locked_job(conn: Connection, workspace: str, job_id: int) -> Any:

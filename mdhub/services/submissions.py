@@ -208,6 +208,7 @@ def submit_upload(
     stored: StoredObject,
     *,
     may_create: bool = True,
+    idempotency_key: str | None = None,
 ) -> int:
     """Queue a job applying one stored upload; returns the job id. A missing dataset is
     created from the request's `keys` when `may_create` (the caller is an admin)."""
@@ -223,5 +224,10 @@ def submit_upload(
         read_options=request.read_options,
     )
     return jobs.create_job(
-        dbs, workspace, [part], dry_run=request.dry_run, max_errors=request.max_errors
+        dbs,
+        workspace,
+        [part],
+        dry_run=request.dry_run,
+        max_errors=request.max_errors,
+        idempotency_key=idempotency_key,
     )
