@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -51,10 +51,6 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def begin(
     dbs: Databases,
     workspace: str,
@@ -72,7 +68,7 @@ def begin(
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters, without NUL"
         )
-    now = _now()
+    now = times.now()
     with dbs.meta.begin() as conn:
         ws = workspace_id(conn, workspace)
         conn.execute(

@@ -4,11 +4,11 @@ cancel. Reading them back is `job_views`; running them is `mdhub.worker.runner`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from mdhub.core import times
 from mdhub.db.engine import Databases
 from mdhub.db.tables import job_parts, jobs
 from mdhub.errors import Conflict, InvalidRequest, NotFound
@@ -37,10 +37,6 @@ class NewPart:
     bytes: int = 0
     checksum: str | None = None
     read_options: dict[str, Any] = field(default_factory=dict)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _check_parts(parts: list[NewPart]) -> None:
@@ -96,7 +92,7 @@ def create_job(
                 error_count=0,
                 attempt=0,
                 cancel_requested=False,
-                created_at=_now(),
+                created_at=times.now(),
                 idempotency_key=idempotency_key,
             )
             .returning(jobs.c.id)
@@ -223,6 +219,6 @@ def cancel_job(dbs: Databases, workspace: str, job_id: int) -> None:
                 status="cancelled",
                 cancel_requested=True,
                 error={"code": "cancelled", "message": "the job was cancelled", "details": {}},
-                finished_at=_now(),
+                finished_at=times.now(),
             )
         )

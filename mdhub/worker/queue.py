@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, exists, func, or_, select, text, update
 
+from mdhub.core import times
 from mdhub.db.engine import Databases
 from mdhub.db.tables import job_parts, jobs, workspaces
 from mdhub.errors import JobCancelled, LeaseLost
@@ -34,10 +35,6 @@ class Claim:
     attempt: int
     workspace: str
     owner: str
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def next_position(conn: Connection) -> int:
@@ -85,7 +82,7 @@ def claim(
     """Take the first job that may run now: queued (or with an expired lease) and not behind
     an earlier job on one of its datasets; only job `only` when given. None when there is
     nothing to do."""
-    now = _now()
+    now = times.now()
     with dbs.meta.begin() as conn:
         query = (
             select(jobs.c.id, workspaces.c.name)
@@ -126,7 +123,7 @@ def renew(dbs: Databases, held: Claim, *, lease_seconds: float = LEASE_SECONDS) 
                 jobs.c.attempt == held.attempt,
                 jobs.c.status == "running",
             )
-            .values(lease_expires_at=_now() + timedelta(seconds=lease_seconds))
+            .values(lease_expires_at=times.now() + timedelta(seconds=lease_seconds))
         )
     return result.rowcount == 1
 

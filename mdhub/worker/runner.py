@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from mdhub.core import times
 from mdhub.core.schema import Schema
 from mdhub.db.engine import Databases
 from mdhub.db.tables import datasets, job_log, job_parts, jobs, row_errors, versions
@@ -30,10 +31,6 @@ PROGRESS_INTERVAL = 0.5
 LOCAL_FILE = "file:"
 
 log = logging.getLogger("mdhub.worker")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _mine(held: Claim) -> Any:
@@ -73,7 +70,7 @@ class DbReporter:
         with self.dbs.meta.begin() as conn:
             conn.execute(
                 insert(job_log).values(
-                    job_id=self.held.job_id, at=_now(), level=level, message=message
+                    job_id=self.held.job_id, at=times.now(), level=level, message=message
                 )
             )
 
@@ -187,7 +184,7 @@ def finalize_if_applied(dbs: Databases, held: Claim) -> bool:
 
 def _finish(dbs: Databases, held: Claim, outcome: ApplyOutcome, *, status: str) -> str:
     """Record the outcome of a job in the metadata store (one transaction, fenced)."""
-    now = _now()
+    now = times.now()
     with dbs.meta.begin() as conn:
         job = conn.execute(select(jobs).where(_mine(held))).first()
         if job is None:
