@@ -146,9 +146,10 @@ def create_dataset(
 
 def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
     with dbs.meta.connect() as conn:
-        ws = workspace_id(conn, workspace)
         row = conn.execute(
-            select(datasets).where(datasets.c.workspace_id == ws, datasets.c.name == name)
+            select(datasets)
+            .join(workspaces, workspaces.c.id == datasets.c.workspace_id)
+            .where(workspaces.c.name == workspace, datasets.c.name == name)
         ).first()
     if row is None:
         raise NotFound(f"dataset '{name}' not found")
