@@ -2,7 +2,10 @@
 
 "N concurrent clients" means: N keep-alive TCP connections, each sending its next request as
 soon as it has read the whole previous answer (a closed loop, never more than N requests in
-flight). Each client walks its own list of keys. The first `warmup` seconds are not recorded;
+flight) — or, paced, at its own fixed rate: request k is due at start + k * interval and sent
+then (or at once when the previous answer came later), and its latency runs from when it was
+due, so a slow answer also counts against the requests it held up. Each client walks its own
+list of keys. The first `warmup` seconds are not recorded;
 then every request *sent* within the next `seconds` is recorded — its latency runs from just
 before the request is written to the last byte of the body read — and the clients stop.
 
@@ -92,14 +95,21 @@ async def _client(
     record_from: float,
     stop_at: float,
     result: LoadResult,
+    interval: float | None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = 0
+    due = time.perf_counter()
     try:
         while True:
             key, request = requests[i % len(requests)]
             i += 1
-            sent = time.perf_counter()
+            now = time.perf_counter()
+            if interval is not None:
+                due += interval
+                if due > now:
+                    await asyncio.sleep(due - now)
+            sent = due if interval is not None else time.perf_counter()
             if sent >= stop_at:
                 return
             writer.write(request)
@@ -126,6 +136,7 @@ async def _run(
     key_field: str,
     warmup: float,
     seconds: float,
+    interval: float | None,
 ) -> LoadResult:
     result = LoadResult()
     started = time.perf_counter()
@@ -139,7 +150,7 @@ async def _run(
         cpu_at_start = time.process_time()
 
     tasks = [
-        _client(host, port, requests, key_field, record_from, stop_at, result)
+        _client(host, port, requests, key_field, record_from, stop_at, result, interval)
         for requests in per_client
     ]
     await asyncio.gather(note_cpu_at_record_start(), *tasks)
@@ -160,11 +171,14 @@ def run(
     clients: int,
     warmup: float,
     seconds: float,
+    rate: float | None = None,
 ) -> LoadResult:
-    """`clients` closed-loop clients looking up `keys` (client c takes keys c, c + clients, …)
-    for `warmup` + `seconds` seconds; each answer must be 200 with the asked key's record."""
+    """`clients` clients looking up `keys` (client c takes keys c, c + clients, …) for
+    `warmup` + `seconds` seconds, closed-loop or each at `rate` requests a second; each answer
+    must be 200 with the asked key's record."""
     requests = [(k, request_bytes(host, port, record_path(dataset, k), headers)) for k in keys]
     per_client = [requests[c::clients] for c in range(clients)]
     if any(not r for r in per_client):
         raise ValueError(f"need at least {clients} keys")
-    return asyncio.run(_run(host, port, per_client, key_field, warmup, seconds))
+    interval = 1.0 / rate if rate else None
+    return asyncio.run(_run(host, port, per_client, key_field, warmup, seconds, interval))

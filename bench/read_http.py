@@ -139,9 +139,10 @@ def _lookups(
     keys = sample_keys(initial_csv, options.rows, options.lookup_keys, options.seed)
     headers = http_api.key_headers(data_dir, "reader")
     items = []
-    for clients, seconds in (
-        (options.lookup_clients, options.lookup_seconds),
-        (1, options.single_client_seconds),
+    for clients, seconds, rate in (
+        (options.lookup_clients, options.lookup_seconds, None),
+        (options.lookup_clients, options.lookup_seconds, options.lookup_paced_rate),
+        (1, options.single_client_seconds, None),
     ):
         with RssSampler(server.proc.pid) as sampler:
             cpu = memory.tree_cpu_seconds(server.proc.pid)
@@ -155,10 +156,11 @@ def _lookups(
                 clients=clients,
                 warmup=options.lookup_warmup,
                 seconds=seconds,
+                rate=rate,
             )
             cpu = memory.tree_cpu_seconds(server.proc.pid) - cpu
             peak_mb = sampler.stop()
-        item = lookup_item(lookup_name(clients), result, seconds, clients)
+        item = lookup_item(lookup_name(clients, rate), result, seconds, clients)
         item.details["server_peak_rss_mb"] = round(peak_mb, 1)
         # CPU per answer (warm-up included): what the server costs, however busy the machine.
         item.details["server_cpu_ms_per_request"] = round(1000 * cpu / max(result.answered, 1), 3)
