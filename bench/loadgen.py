@@ -19,6 +19,7 @@ body) spend 0.09 ms. The client's own CPU time over the recorded window is repor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -123,10 +124,16 @@ async def _client(
             elif sent >= record_from:
                 result.latencies.append(latency)
             if headers.get("connection", "").lower() == "close":
-                writer.close()
+                await _close(writer)
                 reader, writer = await asyncio.open_connection(host, port)
     finally:
-        writer.close()
+        await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 async def _run(

@@ -22,11 +22,21 @@ router = APIRouter(prefix="/datasets", tags=["records"])
 GZIP_FILE = "application/gzip"
 VERSION_HEADER = "X-Mdhub-Version"
 
+
+def _schema(media_type: str) -> dict[str, Any]:
+    """What a format's body is: JSON an array of records; the others bytes or text."""
+    if media_type == "application/json":
+        return {"type": "array", "items": {"type": "object"}}
+    if media_type.endswith("parquet") or media_type == "application/octet-stream":
+        return {"type": "string", "format": "binary"}
+    return {"type": "string"}
+
+
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The dataset, rows in key order, streamed (chunked, no trailers)",
         "content": {
-            **{fmt.media_type: {"schema": {"type": "string"}} for fmt in FORMATS.values()},
+            **{fmt.media_type: {"schema": _schema(fmt.media_type)} for fmt in FORMATS.values()},
             GZIP_FILE: {"schema": {"type": "string", "format": "binary"}},
         },
         "headers": {

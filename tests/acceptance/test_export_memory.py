@@ -1,6 +1,6 @@
 """A real server exports in every format with memory that does not grow with the dataset
 (invariant 4): the peak RSS an export adds stays under a fixed bound and is about the same for
-50,000 and 200,000 rows."""
+70,000 and 200,000 rows (both more than a Parquet row group)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import httpx
 from tests.acceptance.server import Processes
 from tests.helpers import VENDORS_SCHEMA, vendor, write_csv
 
-SMALL_ROWS = 50_000
+SMALL_ROWS = 70_000
 LARGE_ROWS = 200_000
 FORMATS = ("csv", "ndjson", "json", "parquet")
 JOB_SECONDS = 120.0
@@ -22,7 +22,7 @@ POLL_SECONDS = 0.05
 SAMPLE_SECONDS = 0.005
 # What one export may add to the server's RSS, whatever the size: batches of a few MiB each.
 GROWTH_BOUND_MB = 80.0
-# How much more 4x the rows may add (streamed, it should be about nothing).
+# How much more ~3x the rows may add (streamed, it should be about nothing).
 SIZE_SLACK_MB = 25.0
 
 
@@ -112,7 +112,7 @@ def test_export_memory_stays_flat_whatever_the_size(processes: Processes, tmp_pa
             export_all(client, "small", SMALL_ROWS)
         with PeakRss(server.popen.pid) as large:
             large_sizes = export_all(client, "large", LARGE_ROWS)
-    assert all(large_sizes[f] > 3 * small_sizes[f] for f in FORMATS), (small_sizes, large_sizes)
+    assert all(large_sizes[f] > 2.5 * small_sizes[f] for f in FORMATS), (small_sizes, large_sizes)
     small_growth, large_growth = small.peak - base, large.peak - base
     assert large_growth < GROWTH_BOUND_MB, (base, small_growth, large_growth)
     assert large_growth < small_growth + SIZE_SLACK_MB, (base, small_growth, large_growth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -224,15 +225,27 @@ def record_server() -> Iterator[int]:
             pass
         finally:
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        await handle(reader, writer)
 
     async def main() -> None:
         stopping.append(asyncio.Event())
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
         port.append(server.sockets[0].getsockname()[1])
         started.set()
         await stopping[0].wait()
         server.close()
         await server.wait_closed()
+        # Every connection is closed before the loop is: no transport is left to the GC.
+        await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 5)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
