@@ -97,10 +97,11 @@ async def _client(
     stop_at: float,
     result: LoadResult,
     interval: float | None,
+    offset: float,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = 0
-    due = time.perf_counter()
+    due = time.perf_counter() + offset
     try:
         while True:
             key, request = requests[i % len(requests)]
@@ -156,9 +157,12 @@ async def _run(
         await asyncio.sleep(max(0.0, record_from - time.perf_counter()))
         cpu_at_start = time.process_time()
 
+    # Paced clients start spread over one interval, so that their requests arrive evenly
+    # rather than all at once.
+    spread = [(interval or 0.0) * c / len(per_client) for c in range(len(per_client))]
     tasks = [
-        _client(host, port, requests, key_field, record_from, stop_at, result, interval)
-        for requests in per_client
+        _client(host, port, requests, key_field, record_from, stop_at, result, interval, offset)
+        for requests, offset in zip(per_client, spread, strict=True)
     ]
     await asyncio.gather(note_cpu_at_record_start(), *tasks)
     ended = time.perf_counter()
