@@ -27,6 +27,7 @@ from mdhub.api import (
     records,
 )
 from mdhub.api import errors as api_errors
+from mdhub.api.compat import haplo, qrvey, rossum, veracity
 from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
 from mdhub.db import migrate
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
         )
+    for compat in (rossum, veracity, qrvey, haplo):
+        app.include_router(compat.router, dependencies=[Depends(deps.no_nul_characters)])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -269,6 +269,10 @@ PLANS: dict[tuple[str, str], Plan] = {
     ("POST", f"{API}/datasets/{{name}}/find"): Plan(
         lambda w, who: _json(f"{API}/datasets/{MAIN}/find", {"filter": {"id": "a1"}}), "404"
     ),
+    # compat: rossum (entries of /compat/rossum routes go here)
+    # compat: veracity
+    # compat: qrvey
+    # compat: haplo
     ("GET", f"{API}/datasets/{{name}}/indexes"): Plan(
         _plain(f"{API}/datasets/{MAIN}/indexes"), "404"
     ),
