@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import ID_MAX, Dbs
 from mdhub.api.schemas import ErrorBody, error_responses
+from mdhub.api.streaming import VERSION_HEADER, SnapshotResponse
 from mdhub.services import changes
-from mdhub.services.changes import ChangeStream
 
 router = APIRouter(prefix="/datasets", tags=["records"])
 
-VERSION_HEADER = "X-Mdhub-Version"
 NDJSON = "application/x-ndjson"
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -45,34 +41,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ChangesResponse(StreamingResponse):
-    """Streams a ChangeStream, each chunk read in a worker thread; its snapshot ends with the
-    response, also when the client goes away."""
-
-    def __init__(self, stream: ChangeStream) -> None:
-        self.stream = stream
-        self.chunks = _chunks(stream)
-        super().__init__(
-            self.chunks,
-            media_type=NDJSON,
-            headers={VERSION_HEADER: str(stream.version), "Cache-Control": "no-store"},
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.chunks.aclose()
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.stream.close)
-
-
-async def _chunks(stream: ChangeStream) -> AsyncGenerator[bytes, None]:
-    lines = iter(stream)
-    while (chunk := await anyio.to_thread.run_sync(next, lines, None)) is not None:
-        yield chunk
-
-
 @router.get(
     "/{name}/changes",
     response_class=StreamingResponse,
@@ -92,7 +60,8 @@ def list_changes(
             "`end` line (or the dataset's version before a full download)",
         ),
     ],
-) -> ChangesResponse:
+) -> SnapshotResponse:
     """For each key changed after version `since`, its latest change with the record as it is
     now, or a tombstone if the key is gone, streamed as NDJSON from one snapshot."""
-    return ChangesResponse(changes.open_changes(dbs, principal.workspace, name, since))
+    stream = changes.open_changes(dbs, principal.workspace, name, since)
+    return SnapshotResponse(stream, media_type=NDJSON, headers={"Cache-Control": "no-store"})

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import Dbs
 from mdhub.api.schemas import error_responses
+from mdhub.api.streaming import VERSION_HEADER, SnapshotResponse
 from mdhub.services import export
-from mdhub.services.export import ExportStream
 from mdhub.services.export_formats import FORMATS
 
 router = APIRouter(prefix="/datasets", tags=["records"])
 
 GZIP_FILE = "application/gzip"
-VERSION_HEADER = "X-Mdhub-Version"
 
 
 def _schema(media_type: str) -> dict[str, Any]:
@@ -54,29 +50,6 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **error_responses(404),
 }
-
-
-class ExportResponse(StreamingResponse):
-    """Streams an ExportStream, each chunk read in a worker thread; its snapshot ends with the
-    response, also when the client goes away."""
-
-    def __init__(self, stream: ExportStream, headers: dict[str, str], media_type: str) -> None:
-        self.stream = stream
-        self.chunks = _chunks(stream)
-        super().__init__(self.chunks, media_type=media_type, headers=headers)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self.chunks.aclose()
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.stream.close)
-
-
-async def _chunks(stream: ExportStream) -> AsyncGenerator[bytes, None]:
-    while (chunk := await anyio.to_thread.run_sync(next, stream, None)) is not None:
-        yield chunk
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
@@ -113,7 +86,7 @@ def export_dataset(
         Query(description="`gzip`: download a `.gz` file (Content-Type application/gzip)"),
     ] = None,
     accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> ExportResponse:
+) -> SnapshotResponse:
     """The whole dataset from one snapshot: a job that commits meanwhile changes nothing in
     the download. CSV has a header line and reads back into the same schema; NDJSON and JSON
     hold each record as `GET …/records/{key}` answers it; Parquet has typed columns (objects
@@ -125,11 +98,11 @@ def export_dataset(
     )
     filename = stream.filename + (".gz" if as_file else "")
     headers = {
-        VERSION_HEADER: str(stream.version),
         "Content-Disposition": f'attachment; filename="{filename}"',
         "Cache-Control": "no-store",
         "Vary": "Accept-Encoding",
     }
     if encoded:
         headers["Content-Encoding"] = "gzip"
-    return ExportResponse(stream, headers, GZIP_FILE if as_file else stream.media_type)
+    media_type = GZIP_FILE if as_file else stream.media_type
+    return SnapshotResponse(stream, media_type=media_type, headers=headers)

@@ -24,14 +24,6 @@ class History:
     schema: dict[str, Any] | None  # the newest schema a version recorded
 
 
-def begin_snapshot(conn: Connection, kind: str) -> None:
-    """Start a read-only transaction that sees one snapshot until it ends: PostgreSQL's
-    REPEATABLE READ; on SQLite (WAL) every read transaction does, from its first read."""
-    conn.begin()
-    if kind == "postgresql":
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-
-
 def history(conn: Connection, dataset_id: int) -> History:
     mine = versions.c.dataset_id == dataset_id
     newest = conn.execute(select(func.max(versions.c.version)).where(mine)).scalar()

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
+from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,30 +25,16 @@ from sqlalchemy import Connection
 from mdhub.core.schema import Field, Schema
 from mdhub.db import changes as db_changes
 from mdhub.db.engine import Databases
+from mdhub.db.snapshots import snapshot
 from mdhub.errors import Gone, InvalidRequest
 from mdhub.services.datasets import Dataset, get_dataset
 from mdhub.services.records import json_value
+from mdhub.services.streams import SnapshotStream
 
 BATCH_ROWS = 1000
 
 
-class ChangeStream:
-    """The NDJSON lines of one snapshot's changes, in chunks; `close()` ends the snapshot."""
-
-    def __init__(self, conn: Connection, version: int, lines: Generator[bytes, None, None]) -> None:
-        self.version = version
-        self._conn = conn
-        self._lines = lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._lines
-
-    def close(self) -> None:
-        self._lines.close()
-        self._conn.close()
-
-
-def open_changes(dbs: Databases, workspace: str, name: str, since: int) -> ChangeStream:
+def open_changes(dbs: Databases, workspace: str, name: str, since: int) -> SnapshotStream:
     """Open a snapshot of dataset `name` and check that its changes since `since` can be told:
     InvalidRequest for a dataset without keys or a `since` newer than the dataset, Gone when
     history since `since` is no longer complete (a full load, or pruned)."""
@@ -57,9 +44,9 @@ def open_changes(dbs: Databases, workspace: str, name: str, since: int) -> Chang
             f"dataset '{name}' has no keys, so no change log: download it whole with "
             f"GET /api/v1/datasets/{name}/export"
         )
-    conn = dbs.data.connect()
+    stack = ExitStack()
     try:
-        db_changes.begin_snapshot(conn, dbs.kind)
+        conn = stack.enter_context(snapshot(dbs))
         history = db_changes.history(conn, dataset.id)
         _check_since(dataset, since, history)
         schema = (
@@ -67,9 +54,11 @@ def open_changes(dbs: Databases, workspace: str, name: str, since: int) -> Chang
             if history.schema
             else dataset.schema
         )
-        return ChangeStream(conn, history.version, _lines(conn, dataset, schema, since, history))
+        lines = _lines(conn, dataset, schema, since, history)
+        stack.callback(lines.close)
+        return SnapshotStream(lines, stack, version=history.version)
     except BaseException:
-        conn.close()
+        stack.close()
         raise
 
 

@@ -12,9 +12,8 @@ bytes.
 from __future__ import annotations
 
 import json
-import threading
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import ExitStack, closing
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ from sqlalchemy import Connection
 from mdhub.core.schema import Field, Schema
 from mdhub.db import export as db_export
 from mdhub.db.engine import Databases
+from mdhub.db.snapshots import snapshot
 from mdhub.errors import InvalidRequest
 from mdhub.ingest.convert import canonical_json, custom_format
 from mdhub.ingest.model import ARROW_TYPES
@@ -37,6 +37,7 @@ from mdhub.services.export_formats import (
     parquet_file,
 )
 from mdhub.services.export_text import csv_field
+from mdhub.services.streams import SnapshotStream
 
 Chunks = Generator[bytes, None, None]
 JSON_TYPES = ("object", "array")
@@ -48,39 +49,15 @@ CSV_CHUNK_BYTES = 256 * 1024
 BATCH_CHUNK_BYTES = 1024 * 1024
 
 
-class ExportStream:
-    """The bytes of one export, its first chunk already read (a failure to start is an error
-    answer, not a cut stream). Iterate it, then `close()` it to end its snapshot: from any
-    thread, also while another thread reads a chunk (then once that chunk is read)."""
+class ExportStream(SnapshotStream):
+    """The bytes of one export (see SnapshotStream), with the file's name and media type."""
 
     def __init__(
-        self, *, filename: str, media_type: str, version: int, chunks: Chunks, stack: ExitStack
+        self, chunks: Chunks, stack: ExitStack, *, version: int, filename: str, media_type: str
     ) -> None:
         self.filename = filename
         self.media_type = media_type
-        self.version = version
-        self._chunks = chunks
-        self._stack = stack
-        self._lock = threading.Lock()
-        self._closed = False
-        self._first = next(chunks, None)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        with self._lock:
-            if self._closed:
-                raise StopIteration
-            if self._first is not None:
-                first, self._first = self._first, None
-                return first
-            return next(self._chunks)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._stack.close()
+        super().__init__(chunks, stack, version=version)
 
 
 def open_export(
@@ -97,7 +74,7 @@ def open_export(
     dataset = get_dataset(dbs, workspace, name)
     stack = ExitStack()
     try:
-        conn = stack.enter_context(db_export.snapshot(dbs))
+        conn = stack.enter_context(snapshot(dbs))
         state = db_export.snapshot_state(conn, dataset.id, dataset.table_name)
         schema = (
             Schema.from_descriptor(state.schema, keys=list(dataset.keys))
@@ -109,11 +86,11 @@ def open_export(
             chunks = gzip_chunks(chunks)
         stack.callback(chunks.close)
         return ExportStream(
+            chunks,
+            stack,
+            version=state.version,
             filename=f"{dataset.name}.{fmt.extension}",
             media_type=fmt.media_type,
-            version=state.version,
-            chunks=chunks,
-            stack=stack,
         )
     except BaseException:
         stack.close()
