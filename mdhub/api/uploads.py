@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
@@ -18,11 +18,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MultipartUpload:
-    """A parsed form: its text fields, and the one file part stored (None if it was absent)."""
+    """A parsed form: its text fields, and the one file part stored (None if it was absent);
+    fields named repeatable are in `lists`, every value in order."""
 
     fields: dict[str, str]
     file: StoredObject | None
     filename: str | None
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -66,9 +68,12 @@ class _FormReader:
         file_field: str,
         max_field_bytes: int,
         max_fields: int,
+        repeatable: frozenset[str] = frozenset(),
     ) -> None:
         self.new_writer = new_writer
         self.file_field = file_field
+        self.repeatable = repeatable
+        self.lists: dict[str, list[str]] = {}
         self.max_field_bytes = max_field_bytes
         self.max_fields = max_fields
         self.fields: dict[str, str] = {}
@@ -132,7 +137,8 @@ class _FormReader:
         else:
             if name in self.fields:
                 raise InvalidRequest(f"the form field '{name}' is given more than once")
-            if len(self.fields) >= self.max_fields:
+            given = len(self.fields) + sum(len(values) for values in self.lists.values())
+            if given >= self.max_fields:
                 raise InvalidRequest(f"the form has more than {self.max_fields} fields")
         self._name = name
 
@@ -151,9 +157,13 @@ class _FormReader:
         if self._in_file or self._name is None:
             return
         try:
-            self.fields[self._name] = self._value.decode("utf-8")
+            value = self._value.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest(f"the form field '{self._name}' is not valid UTF-8") from None
+        if self._name in self.repeatable:
+            self.lists.setdefault(self._name, []).append(value)
+        else:
+            self.fields[self._name] = value
 
     def on_end(self) -> None:
         self.finished = True
@@ -188,15 +198,21 @@ async def receive_multipart(
     file_field: str = "file",
     max_field_bytes: int = 64 * 1024,
     max_fields: int = 50,
+    repeatable: frozenset[str] = frozenset(),
 ) -> MultipartUpload:
     """Parse a multipart/form-data body as it arrives, writing the `file_field` part to storage.
 
     Text fields are small and kept in memory; the file goes chunk by chunk into one writer,
-    which is committed only once the whole body has parsed, and aborted on any failure.
+    which is committed only once the whole body has parsed, and aborted on any failure. A field
+    named in `repeatable` may be given several times (a list, as in `id_keys=a&id_keys=b`).
     """
     boundary = _boundary(content_type)
     reader = _FormReader(
-        new_writer, file_field=file_field, max_field_bytes=max_field_bytes, max_fields=max_fields
+        new_writer,
+        file_field=file_field,
+        max_field_bytes=max_field_bytes,
+        max_fields=max_fields,
+        repeatable=repeatable,
     )
     received = 0
     try:
@@ -220,4 +236,6 @@ async def receive_multipart(
         if reader.writer is not None:
             reader.writer.abort()
         raise
-    return MultipartUpload(fields=reader.fields, file=stored, filename=reader.filename)
+    return MultipartUpload(
+        fields=reader.fields, file=stored, filename=reader.filename, lists=reader.lists
+    )

@@ -192,6 +192,8 @@ def delete_dataset(dbs: Databases, workspace: str, name: str) -> None:
     """Drop the dataset's tables and history, then its metadata."""
     found = get_dataset(dbs, workspace, name)
     with dbs.data.begin() as data:
+        # As a job does: on SQLite, wait for the write lock rather than fail with "locked".
+        dialect_for(dbs.kind).begin_job(data)
         dataset_tables.drop_tables(data, found.table_name)
         data.execute(delete(versions).where(versions.c.dataset_id == found.id))
     with dbs.meta.begin() as conn:

@@ -187,8 +187,9 @@ def attach_part(
             _queue(conn, job_id)
 
 
-def start_job(dbs: Databases, workspace: str, job_id: int) -> None:
-    """Queue a job in `created` whose parts are all uploaded."""
+def start_job(dbs: Databases, workspace: str, job_id: int, *, dry_run: bool | None = None) -> None:
+    """Queue a job in `created` whose parts are all uploaded (`dry_run`, when given, decides
+    now whether it runs as a dry run)."""
     with dbs.meta.begin() as conn:
         job = _locked_job(conn, workspace, job_id)
         if job.status != "created":
@@ -199,6 +200,8 @@ def start_job(dbs: Databases, workspace: str, job_id: int) -> None:
                 f"job {job_id} cannot start: no upload yet for part(s) {', '.join(missing)}",
                 {"missing_parts": missing},
             )
+        if dry_run is not None:
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(dry_run=dry_run))
         _queue(conn, job_id)
 
 

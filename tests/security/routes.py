@@ -24,6 +24,7 @@ PUBLIC = frozenset(
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("POST", "/api/v1/auth/login"),
+        ("POST", "/compat/veracity/oauth2/token"),
     }
 )
 # Served by FastAPI itself, outside the OpenAPI document.

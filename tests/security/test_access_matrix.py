@@ -270,9 +270,147 @@ PLANS: dict[tuple[str, str], Plan] = {
         lambda w, who: _json(f"{API}/datasets/{MAIN}/find", {"filter": {"id": "a1"}}), "404"
     ),
     # compat: rossum (entries of /compat/rossum routes go here)
+    ("POST", "/compat/rossum/api/v1/auth/login"): Plan(
+        lambda w, who: _json(
+            "/compat/rossum/api/v1/auth/login",
+            {"username": USERS["reader"], "password": USER_PASSWORD},
+        ),
+        "own",
+    ),
+    # A new dataset each (the foreign admin's in its own workspace).
+    ("POST", "/compat/rossum/svc/data-matching/api/v1/dataset/{dataset_name}"): Plan(
+        lambda w, who: Request(
+            f"/compat/rossum/svc/data-matching/api/v1/dataset/{w.fresh(who, 'data')}",
+            {"files": {"file": ("d.csv", CSV)}, "data": {"id_keys": "id"}},
+        ),
+        "own",
+    ),
+    ("PUT", "/compat/rossum/svc/data-matching/api/v1/dataset/{dataset_name}"): Plan(
+        lambda w, who: Request(
+            f"/compat/rossum/svc/data-matching/api/v1/dataset/{w.victim_dataset(SCHEMA)}",
+            {"files": {"file": ("d.csv", CSV)}},
+        ),
+        "404",
+    ),
+    # The foreign admin's update of a name it does not have creates it there.
+    ("PATCH", "/compat/rossum/svc/data-matching/api/v1/dataset/{dataset_name}"): Plan(
+        lambda w, who: Request(
+            "/compat/rossum/svc/data-matching/api/v1/dataset/"
+            + (w.fresh(who, "data") if who == "foreign" else MAIN),
+            {"files": {"file": ("d.csv", CSV)}, "data": {"id_keys": "id"}},
+        ),
+        "own",
+    ),
+    ("DELETE", "/compat/rossum/svc/data-matching/api/v1/dataset/{dataset_name}"): Plan(
+        lambda w, who: Request(
+            f"/compat/rossum/svc/data-matching/api/v1/dataset/{w.victim_dataset()}"
+        ),
+        "404",
+    ),
+    ("GET", "/compat/rossum/svc/data-matching/api/v1/operation/{operation_id}"): Plan(
+        lambda w, who: Request(f"/compat/rossum/svc/data-matching/api/v1/operation/{w.job_id}"),
+        "404",
+    ),
+    ("POST", "/compat/rossum/svc/data-storage/api/v1/data/find"): Plan(
+        lambda w, who: _json(
+            "/compat/rossum/svc/data-storage/api/v1/data/find", {"collectionName": MAIN}
+        ),
+        "404",
+    ),
     # compat: veracity
+    ("POST", "/compat/veracity/oauth2/token"): Plan(
+        lambda w, who: Request(
+            "/compat/veracity/oauth2/token",
+            {
+                "data": {
+                    "grant_type": "client_credentials",
+                    "client_id": "dflt-writer-key",
+                    "client_secret": w.keys["writer"],
+                }
+            },
+        ),
+        "own",
+    ),
+    ("PUT", "/compat/veracity/workspaces/{workspace_id}/ingest/dataset/{dataset_id}"): Plan(
+        lambda w, who: _json(
+            f"/compat/veracity/workspaces/{DEFAULT}/ingest/dataset/{MAIN}",
+            {"files": [{"fileName": "a.csv", "operation": "Upsert"}]},
+        ),
+        "404",
+    ),
+    ("POST", "/compat/veracity/workspaces/{workspace_id}/ingest/job/{job_id}/start"): Plan(
+        lambda w, who: Request(
+            "/compat/veracity/workspaces/default/ingest/job/"
+            + str(w.waiting_job(uploaded=True))
+            + "/start"
+        ),
+        "404",
+    ),
+    ("GET", "/compat/veracity/workspaces/{workspace_id}/ingest/job/{job_id}/status"): Plan(
+        lambda w, who: Request(
+            f"/compat/veracity/workspaces/{DEFAULT}/ingest/job/{w.job_id}/status"
+        ),
+        "404",
+    ),
     # compat: qrvey
+    # The row the world's first job wrote, posted again: an upsert that changes nothing.
+    ("POST", "/compat/qrvey/{base}/postdata"): Plan(
+        lambda w, who: _json(
+            "/compat/qrvey/Prod/dataload/postdata",
+            {"datasetId": MAIN, "data": [{"id": "a1", "name": "first"}]},
+        ),
+        "404",
+    ),
+    ("GET", "/compat/qrvey/{base}/{job_id}/status"): Plan(
+        lambda w, who: Request(f"/compat/qrvey/Prod/dataload/{w.job_id}/status"), "404"
+    ),
+    # Lists only the credential's workspace (tests/compat/test_qrvey.py checks which).
+    ("GET", "/compat/qrvey/devapi/v4/user/{user_id}/qollect/dataset/all"): Plan(
+        _plain("/compat/qrvey/devapi/v4/user/u1/qollect/dataset/all"), "own"
+    ),
+    ("POST", "/compat/qrvey/devapi/v4/user/{user_id}/qollect/dataset/all"): Plan(
+        _plain("/compat/qrvey/devapi/v4/user/u1/qollect/dataset/all"), "own"
+    ),
     # compat: haplo
+    ("POST", "/compat/haplo/api/haplo-data-import-batch/control"): Plan(
+        lambda w, who: Request(
+            "/compat/haplo/api/haplo-data-import-batch/control",
+            {"files": {"file": json.dumps({"files": {"p1": {"read": "csv", "dataset": MAIN}}})}},
+        ),
+        "own",
+    ),
+    # A control file naming MAIN, uploaded by our admin; the batch needs MAIN in its workspace.
+    ("POST", "/compat/haplo/api/haplo-data-import-batch/batch"): Plan(
+        lambda w, who: Request(
+            "/compat/haplo/api/haplo-data-import-batch/batch",
+            {
+                "data": {
+                    "control": w.served.post(
+                        "/compat/haplo/api/haplo-data-import-batch/control",
+                        files={
+                            "file": json.dumps({"files": {"p1": {"read": "csv", "dataset": MAIN}}})
+                        },
+                        headers=w.credential("admin", token=False),
+                    ).text
+                }
+            },
+        ),
+        "404",
+    ),
+    ("POST", "/compat/haplo/api/haplo-data-import-batch/file"): Plan(
+        lambda w, who: Request(
+            "/compat/haplo/api/haplo-data-import-batch/file",
+            {"data": {"batch": str(w.waiting_job()), "name": "p1"}, "files": {"file": CSV}},
+        ),
+        "404",
+    ),
+    ("POST", "/compat/haplo/api/haplo-data-import-batch/schedule"): Plan(
+        lambda w, who: Request(
+            "/compat/haplo/api/haplo-data-import-batch/schedule",
+            {"data": {"batch": str(w.waiting_job(uploaded=True)), "mode": "dry-run"}},
+        ),
+        "404",
+    ),
     ("GET", f"{API}/datasets/{{name}}/indexes"): Plan(
         _plain(f"{API}/datasets/{MAIN}/indexes"), "404"
     ),

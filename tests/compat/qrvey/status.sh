@@ -1,0 +1,2 @@
+curl --location 'https://{postdataurl}/{JobID}/status' \
+--header 'x-api-key: {datarouter-api-key}'
