@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mdhub.api.auth import Reader, Writer
 from mdhub.api.deps import Config, Dbs, JobId, Store
+from mdhub.api.schemas import error_responses
 from mdhub.errors import (
     Conflict,
     Forbidden,
@@ -58,7 +59,21 @@ class IngestRequest(BaseModel):
     startAutomatically: bool = False
 
 
-@router.post("/oauth2/token", summary="OAuth2 client-credentials token (API key)")
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": f"{meaning}: OAuth2's `{{error, error_description}}` (mdhub's error shape "
+        "for a malformed form)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    for status, meaning in ((400, "Invalid request"), (401, "Wrong client id or secret"))
+}
+
+
+@router.post(
+    "/oauth2/token",
+    summary="OAuth2 client-credentials token (API key)",
+    responses={**error_responses(public=True), **OAUTH_ERRORS},
+)
 def token(
     dbs: Dbs,
     grant_type: Annotated[str, Form()] = "",
@@ -81,7 +96,9 @@ def _oauth_error(status: int, code: str, description: str) -> JSONResponse:
     return JSONResponse({"error": code, "error_description": description}, status_code=status)
 
 
-@router.put("/workspaces/{workspace_id}/ingest/dataset/{dataset_id}")
+@router.put(
+    "/workspaces/{workspace_id}/ingest/dataset/{dataset_id}", responses=error_responses(404)
+)
 def ingest_dataset(
     workspace_id: WorkspaceId,
     dataset_id: Annotated[str, Path(max_length=64, description="The dataset's name")],
@@ -107,7 +124,9 @@ def ingest_dataset(
     }
 
 
-@router.post("/workspaces/{workspace_id}/ingest/job/{job_id}/start")
+@router.post(
+    "/workspaces/{workspace_id}/ingest/job/{job_id}/start", responses=error_responses(404, 409)
+)
 def start(
     workspace_id: WorkspaceId, job_id: JobId, request: Request, dbs: Dbs, principal: Writer
 ) -> dict[str, Any]:
@@ -118,7 +137,7 @@ def start(
     return compat_veracity.job_status(dbs, principal.workspace, job_id)
 
 
-@router.get("/workspaces/{workspace_id}/ingest/job/{job_id}/status")
+@router.get("/workspaces/{workspace_id}/ingest/job/{job_id}/status", responses=error_responses(404))
 def status(workspace_id: WorkspaceId, job_id: JobId, dbs: Dbs, principal: Reader) -> dict[str, Any]:
     """`{jobId, status, operations, notebookErrorMessage, validationError, dataSetName,
     datasetId}`; status is Created, Running, Completed, Failed or Cancelled."""
