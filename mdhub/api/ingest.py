@@ -13,12 +13,14 @@ from fastapi.responses import JSONResponse
 from mdhub.api.auth import Writer
 from mdhub.api.deps import Config, Dbs, IdempotencyKey, JobId, Store
 from mdhub.api.schemas import (
+    BINARY,
     Format,
     Job,
     JobCreate,
     Operation,
     RecordsJob,
     error_responses,
+    multipart_form,
 )
 from mdhub.api.uploads import receive_multipart, receive_raw
 from mdhub.core.security import role_allows
@@ -29,8 +31,7 @@ from mdhub.storage import StoredObject
 
 router = APIRouter(tags=["jobs"])
 
-_FILE_FIELDS: dict[str, Any] = {
-    "file": {"type": "string", "format": "binary"},
+_FORM_FIELDS: dict[str, Any] = {
     "operation": {"type": "string", "enum": list(Operation.__args__)},  # type: ignore[attr-defined]
     "format": {"type": "string", "enum": list(Format.__args__)},  # type: ignore[attr-defined]
     "dry_run": {"type": "boolean"},
@@ -42,19 +43,12 @@ _FILE_FIELDS: dict[str, Any] = {
     "header": {"type": "boolean"},
     "quote_char": {"type": "string", "minLength": 1, "maxLength": 1},
 }
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_BINARY = {"schema": BINARY}
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": _FILE_FIELDS,
-                    "additionalProperties": False,
-                }
-            },
+            **multipart_form(_FORM_FIELDS, closed=True),
             "application/json": {"schema": RecordsJob.model_json_schema()},
             "text/csv": _BINARY,
             "application/x-ndjson": _BINARY,

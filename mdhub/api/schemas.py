@@ -59,6 +59,27 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
+BINARY = {"type": "string", "format": "binary"}
+
+
+def multipart_form(properties: dict[str, Any], *, closed: bool = False) -> dict[str, Any]:
+    """The OpenAPI schema of a multipart form: a binary `file` and other `properties` (no
+    other fields when `closed`)."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {**properties, "file": BINARY},
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return {"multipart/form-data": {"schema": schema}}
+
+
+def multipart_body(properties: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` for a route whose body is a multipart form (see `multipart_form`)."""
+    return {"requestBody": {"required": True, "content": multipart_form(properties)}}
+
+
 def error_responses(*statuses: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the given error statuses: 400 and 500 are always possible, and
     401 and 403 on every route that needs a credential (all but `public` ones)."""

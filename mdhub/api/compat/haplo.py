@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 
 from mdhub.api.auth import Writer
 from mdhub.api.deps import Config, Dbs, Store
-from mdhub.api.schemas import error_responses
+from mdhub.api.schemas import error_responses, multipart_body
 from mdhub.api.uploads import MultipartUpload, receive_multipart
 from mdhub.core.security import role_allows
 from mdhub.errors import InvalidRequest
@@ -29,24 +29,7 @@ _TEXT: dict[int | str, dict[str, Any]] = {
 
 
 def _multipart(*fields: str) -> dict[str, Any]:
-    properties = {name: {"type": "string"} for name in fields}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            **properties,
-                            "file": {"type": "string", "format": "binary"},
-                        },
-                    }
-                }
-            },
-        }
-    }
+    return multipart_body({name: {"type": "string"} for name in fields})
 
 
 async def _form_with_file(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mdhub.api.auth import Admin, Reader, Writer
 from mdhub.api.deps import Config, Dbs, JobId, Store
-from mdhub.api.schemas import error_responses
+from mdhub.api.schemas import error_responses, multipart_body
 from mdhub.api.uploads import receive_multipart
 from mdhub.config import Settings
 from mdhub.core.security import role_allows
@@ -31,27 +31,15 @@ PREFIX = "/compat/rossum"
 MATCHING = "/svc/data-matching/api/v1"
 router = APIRouter(prefix=PREFIX, tags=["compat: rossum"])
 
-_WRITE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "encoding": {"type": "string"},
-                        "id_keys": {"type": "array", "items": {"type": "string"}},
-                        "update_or_new": {"type": "boolean"},
-                        "replace_or_new": {"type": "boolean"},
-                        "delimiter": {"type": "string"},
-                    },
-                }
-            }
-        },
+_WRITE_BODY = multipart_body(
+    {
+        "encoding": {"type": "string"},
+        "id_keys": {"type": "array", "items": {"type": "string"}},
+        "update_or_new": {"type": "boolean"},
+        "replace_or_new": {"type": "boolean"},
+        "delimiter": {"type": "string"},
     }
-}
+)
 
 
 class RossumLogin(BaseModel):
