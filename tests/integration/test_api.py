@@ -34,19 +34,6 @@ POLL_SECONDS = 0.02
 Body = Callable[[httpx.AsyncClient], Awaitable[None]]
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The app's settings: one worker (woken by each submission), on the test's database and
-    storage directory."""
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        workers=1,
-        lease_seconds=10.0,
-        admin_password="admin-password",
-    )
-
-
 def serve(settings: Settings, body: Body) -> None:
     """Run `body` against an app built on `settings`, its lifespan (and workers) running, with
     a client that sends an admin API key of the default workspace."""

@@ -11,7 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -54,17 +53,6 @@ class Served:
 
 
 Body = Callable[[Served], Awaitable[None]]
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        workers=1,
-        lease_seconds=10.0,
-        admin_password="admin-password",
-    )
 
 
 def serve(settings: Settings, body: Body) -> None:

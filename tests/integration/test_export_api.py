@@ -196,17 +196,6 @@ CONVENTIONS = {
 Body = Callable[[FastAPI, httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        workers=1,
-        lease_seconds=10.0,
-        admin_password="admin-password",
-    )
-
-
 def serve(settings: Settings, body: Body) -> None:
     """Run `body` with the app, a client of the default workspace's admin and one of another
     workspace's admin."""

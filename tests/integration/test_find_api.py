@@ -12,7 +12,6 @@ import pytest
 from mdhub.config import Settings
 from tests.integration.test_api import API, assert_error, push
 from tests.integration.test_records_api import create, csv_of, load, serve
-from tests.integration.test_records_api import settings as settings
 
 SCHEMA = {
     "fields": [

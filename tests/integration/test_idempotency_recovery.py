@@ -17,7 +17,6 @@ from mdhub.db.tables import idempotency_keys, jobs
 from mdhub.services import idempotency
 from tests.integration.test_api import API, accepted, assert_error, wait
 from tests.integration.test_records_api import create, serve
-from tests.integration.test_records_api import settings as settings
 
 SCHEMA = {
     "fields": [{"name": "id", "type": "string"}, {"name": "n", "type": "integer"}],

@@ -8,12 +8,10 @@ import csv
 import io
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from mdhub.app import create_app
 from mdhub.config import Settings
@@ -50,17 +48,6 @@ COMPOSITE = {
 }
 # A single key may hold a comma: only composite keys are split.
 ODD_ID = "x,y / z?é&#%"
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        workers=1,
-        lease_seconds=10.0,
-        admin_password="admin-password",
-    )
 
 
 def serve(settings: Settings, body: Body) -> None:
