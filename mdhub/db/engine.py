@@ -6,13 +6,14 @@ holding the dataset file's write lock never stalls job submission or status upda
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, Pool, QueuePool
 
 from mdhub.db.filters import sqlite_regexp
 from mdhub.errors import InvalidRequest
@@ -29,21 +30,48 @@ SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-32768",
 )
 
+SQLITE_POOL_SIZE = 8
+SQLITE_POOL_OVERFLOW = 32
 PG_TEMP_BUFFERS = "256MB"
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 30
+# A pooled PostgreSQL connection idle this long is pinged before use (a restarted server has
+# closed it); one in steady use is not, which spares a round trip per request.
+PG_PING_AFTER_IDLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Databases:
-    """The two engines mdhub works with; `kind` is "sqlite" or "postgresql"."""
+    """The two engines mdhub works with; `kind` is "sqlite" or "postgresql".
+
+    Reads of one statement each (a dataset's description, a record) go through
+    `read_meta()`/`read_data()`: on SQLite, pooled engines of their own (the writers' connections
+    are opened per unit of work, so that no temporary table outlives it)."""
 
     meta: Engine
     data: Engine
     kind: str
+    meta_reads: Engine | None = None  # None: reads use `meta`
+    data_reads: Engine | None = None  # None: reads use `data`
+
+    def read_meta(self) -> Connection:
+        return self._for_reads(self.meta_reads or self.meta)
+
+    def read_data(self) -> Connection:
+        return self._for_reads(self.data_reads or self.data)
+
+    def _for_reads(self, engine: Engine) -> Connection:
+        """In autocommit on PostgreSQL, which spares the BEGIN and ROLLBACK round trips around
+        the statement; in a plain (deferred) transaction on SQLite, which takes no write lock."""
+        conn = engine.connect()
+        if self.kind == "postgresql":
+            return conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
 
     def dispose(self) -> None:
-        self.meta.dispose()
-        if self.data is not self.meta:
-            self.data.dispose()
+        engines = (self.meta, self.data, self.meta_reads, self.data_reads)
+        for engine in {e for e in engines if e is not None}:
+            engine.dispose()
 
 
 def normalize_url(url: str) -> str:
@@ -69,24 +97,52 @@ def open_databases(database_url: str) -> Databases:
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         # Metadata transactions are short and often read before they write: BEGIN IMMEDIATE
         # takes the write lock up front, so they queue on busy_timeout instead of failing.
-        meta = _sqlite_engine(meta_path, begin="BEGIN IMMEDIATE")
-        data = _sqlite_engine(data_file_for(meta_path), begin="BEGIN")
-        return Databases(meta=meta, data=data, kind="sqlite")
+        data_path = data_file_for(meta_path)
+        return Databases(
+            meta=_sqlite_engine(meta_path, begin="BEGIN IMMEDIATE", poolclass=NullPool),
+            data=_sqlite_engine(data_path, begin="BEGIN", poolclass=NullPool),
+            kind="sqlite",
+            meta_reads=_sqlite_engine(meta_path, begin="BEGIN", poolclass=QueuePool),
+            data_reads=_sqlite_engine(data_path, begin="BEGIN", poolclass=QueuePool),
+        )
     if url.get_backend_name() == "postgresql":
         engine = create_engine(
             url,
-            pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=20,
+            # Connections kept open: one beyond these is opened and closed per use, which costs
+            # more than the request it serves.
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_POOL_OVERFLOW,
             # Staging tables are temporary tables, which live in per-session buffers (8 MB by
             # default); allocated only when used, and settable only before a session's first one.
             connect_args={"options": f"-c temp_buffers={PG_TEMP_BUFFERS}"},
         )
         event.listen(engine, "before_cursor_execute", _escape_percents, retval=True)
+        _ping_when_idle(engine)
         return Databases(meta=engine, data=engine, kind="postgresql")
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
     )
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection that sat idle before handing it out; a dead one is replaced
+    (the pool retries on DisconnectionError)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PG_PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.DisconnectionError(str(error)) from error
+            raise
 
 
 def _escape_percents(
@@ -100,9 +156,14 @@ def _escape_percents(
     return statement, parameters
 
 
-def _sqlite_engine(path: Path, *, begin: str) -> Engine:
-    # NullPool: each connection is opened for one unit of work, so no thread ever shares one.
-    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
+def _sqlite_engine(path: Path, *, begin: str, poolclass: type[Pool]) -> Engine:
+    """NullPool: each connection is opened for one unit of work. QueuePool (for reads, where
+    opening the file and setting the pragmas costs more than the read): a connection serves
+    one thread at a time, which SQLite allows across threads."""
+    sizes = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
+    engine = create_engine(
+        f"sqlite:///{path}", poolclass=poolclass, **(sizes if poolclass is QueuePool else {})
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -145,7 +145,7 @@ def create_dataset(
 
 
 def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
-    with dbs.meta.connect() as conn:
+    with dbs.read_meta() as conn:
         row = conn.execute(
             select(datasets)
             .join(workspaces, workspaces.c.id == datasets.c.workspace_id)

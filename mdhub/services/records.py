@@ -43,7 +43,7 @@ def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str,
         for field, part in zip(dataset.keys, parts, strict=True)
     }
     fields = dataset.schema.fields
-    with dbs.data.connect() as conn:
+    with dbs.read_data() as conn:
         row = db_records.get_row(conn, dataset.table_name, [f.name for f in fields], bound)
     if row is None:
         raise NotFound(f"no record with key '{key}' in dataset '{name}'", {"key": key})

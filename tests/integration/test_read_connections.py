@@ -1,0 +1,96 @@
+"""The connections of single-statement reads (a dataset's description, a record by key): they
+take no write lock on SQLite, leave nothing behind in the pool, and a pooled PostgreSQL
+connection that died while idle is replaced before use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from mdhub.db import engine as db_engine
+from mdhub.services import records
+from mdhub.services.hub import Hub
+from tests.helpers import VENDORS_SCHEMA, write_csv
+
+DEADLINE_SECONDS = 10.0
+
+
+@pytest.fixture
+def loaded(hub: Hub, tmp_path: Path) -> Hub:
+    hub.create_dataset("vendors", schema=VENDORS_SCHEMA, keys=["id"])
+    rows = [[f"V{i}", f"Vendor {i}", "1.5", i, "true", "2024-01-31"] for i in range(3)]
+    hub.apply("vendors", write_csv(tmp_path / "v.csv", rows))
+    return hub
+
+
+def lookup(hub: Hub) -> dict[str, object]:
+    return records.get_record(hub.dbs, hub.workspace, "vendors", "V1")
+
+
+def test_reads_answer_while_both_sqlite_files_are_write_locked(loaded: Hub) -> None:
+    if loaded.dbs.kind != "sqlite":
+        pytest.skip("PostgreSQL readers never wait for writers")
+    # A writer holds both files' write locks (as a job's merge and a submission would).
+    with loaded.dbs.meta.begin() as meta, loaded.dbs.data.begin() as data:
+        meta.exec_driver_sql("UPDATE datasets SET updated_at = updated_at")
+        data.exec_driver_sql("CREATE TABLE held_lock (x INTEGER)")
+        answered: list[dict[str, object]] = []
+        reader = threading.Thread(target=lambda: answered.append(lookup(loaded)), daemon=True)
+        reader.start()
+        reader.join(DEADLINE_SECONDS)  # a reader waiting for the lock would take 60 s
+        assert answered and answered[0]["id"] == "V1"
+
+
+def test_pooled_read_connections_keep_no_transaction_open(loaded: Hub) -> None:
+    for _ in range(3):
+        assert lookup(loaded)["name"] == "Vendor 1"
+    # A writer after the reads gets its lock at once: no pooled reader holds a snapshot open
+    # (on SQLite one would keep the WAL from being checkpointed past it).
+    with loaded.dbs.data.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE after_reads (x INTEGER)")
+    assert lookup(loaded)["qty"] == 1
+
+
+@pytest.fixture
+def pg_hub(loaded: Hub) -> Iterator[Hub]:
+    if loaded.dbs.kind != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    yield loaded
+
+
+def kill_other_backends(hub: Hub) -> int:
+    """Terminate every other session on the test's database (as a server restart would)."""
+    url = hub.dbs.meta.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(killed[0]) if killed else 0
+
+
+def test_an_idle_pooled_connection_killed_by_the_server_is_replaced(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lookup(pg_hub)["id"] == "V1"  # the pool now holds a connection
+    assert kill_other_backends(pg_hub) >= 1
+    monkeypatch.setattr(db_engine, "PG_PING_AFTER_IDLE_SECONDS", 0.0)
+    assert lookup(pg_hub)["id"] == "V1"
+
+
+def test_without_the_idle_check_a_killed_connection_fails_its_request(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above is what saves the request: without it the dead connection is used."""
+    assert lookup(pg_hub)["id"] == "V1"
+    assert kill_other_backends(pg_hub) >= 1
+    monkeypatch.setattr(db_engine, "PG_PING_AFTER_IDLE_SECONDS", 3600.0)
+    with pytest.raises(DBAPIError) as failed:
+        lookup(pg_hub)
+    assert failed.value.connection_invalidated
+    assert lookup(pg_hub)["id"] == "V1"  # the pool dropped it: the next request reconnects
