@@ -1,7 +1,8 @@
 """The raw baselines of the read scenarios, on the baseline's own table (bench.baseline).
 
 - export: PostgreSQL `COPY (SELECT * FROM t ORDER BY key) TO STDOUT (FORMAT csv, HEADER)`
-  through psycopg into a file; SQLite `SELECT * FROM t ORDER BY key` through `csv.writer`;
+  into a file by `psql`'s `\\copy` (PostgreSQL's own client; through psycopg where there is no
+  `psql`); SQLite `SELECT * FROM t ORDER BY key` through `csv.writer`;
 - lookup: `SELECT * FROM t WHERE key = ?` from LOOKUP_CLIENTS threads, each on its own
   connection, in a closed loop (as bench.loadgen's clients);
 - find: `CREATE INDEX` on INDEX_FIELDS (timed apart), then each shape's
@@ -11,7 +12,9 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -64,10 +67,15 @@ def export(backend: Backend, out: Path) -> ReadItem:
     """The whole table, ordered by key, as CSV with a header line, into `out`."""
     table, key = backend.qualified, backend.table.key
     select = f'SELECT * FROM {table} ORDER BY "{key}"'
+    psql = shutil.which("psql") if backend.kind == "postgres" else None
     conn = backend.connect()
     try:
         started = time.perf_counter()
-        if backend.kind == "postgres":
+        if psql:
+            copy = f"\\copy ({select}) TO '{out}' (FORMAT csv, HEADER)"
+            url = baseline.libpq_url(backend.target)
+            subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copy], check=True)
+        elif backend.kind == "postgres":
             with (
                 out.open("wb") as f,
                 conn.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT csv, HEADER)") as copy,
@@ -95,6 +103,7 @@ def export(backend: Backend, out: Path) -> ReadItem:
             "rows": rows,
             "mb_per_s": round(size / 1e6 / seconds, 1),
             "rows_per_s": round(rows / seconds),
+            "client": "psql \\copy" if psql else "psycopg" if backend.kind == "postgres" else "csv",
         },
     )
 

@@ -4,9 +4,10 @@ One fresh server runs the chosen scenarios in the order export, lookup, find; it
 tree's RSS is sampled throughout (and per export format). Reads send the setup's reader API
 key; the index is created with its admin key:
 
-- export: `GET /api/v1/datasets/vendors/export?format=F` for each of EXPORT_FORMATS, streamed
-  by httpx into a file; the clock stops at the last byte written. The rows are counted after
-  the clock stopped (lines, records, or the Parquet footer) and must be the snapshot's;
+- export: `GET /api/v1/datasets/vendors/export?format=F` for each of EXPORT_FORMATS, saved
+  by `curl -o` (httpx where there is no `curl`); the clock stops at the last byte written.
+  The rows are counted after the clock stopped (lines, records, or the Parquet footer) and
+  must be the snapshot's;
 - lookup: `GET /api/v1/datasets/vendors/records/{key}` from bench.loadgen's closed-loop
   clients (LOOKUP_CLIENTS, then one for context), random existing keys;
 - find: `POST /api/v1/datasets/vendors/indexes` `{"fields": INDEX_FIELDS}` (timed apart,
@@ -19,6 +20,8 @@ the answer, and the other measures still run.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -59,14 +62,15 @@ def run(
     RSS in MiB over the whole run."""
     log = data_dir.parent / f"{data_dir.name}-read.log"
     items: list[ReadItem] = []
+    reader = http_api.key_headers(data_dir, "reader")
     with (
         http_api.serve(url, data_dir, log) as server,
         RssSampler(server.proc.pid) as sampler,
-        http_api.http_client(server, timeout, http_api.key_headers(data_dir, "reader")) as client,
+        http_api.http_client(server, timeout, reader) as client,
     ):
         if "export" in reads:
             for fmt in EXPORT_FORMATS:
-                items.append(_export(server, client, fmt, data_dir, options.rows))
+                items.append(_export(server, client, reader, fmt, data_dir, options, timeout))
         if "lookup" in reads:
             items += _lookups(server, data_dir, initial_csv, options)
         if "find" in reads:
@@ -81,24 +85,30 @@ def _failure(name: str, unit: str, response: httpx.Response) -> ReadItem:
     return ReadItem(name, None, unit, error=f"HTTP {response.status_code}: {response.text[:300]}")
 
 
-def _export(server: Server, client: httpx.Client, fmt: str, scratch: Path, rows: int) -> ReadItem:
+def _export(
+    server: Server,
+    client: httpx.Client,
+    headers: dict[str, str],
+    fmt: str,
+    scratch: Path,
+    options: ReadOptions,
+    timeout: float,
+) -> ReadItem:
     name = f"export {fmt}"
     out = scratch / f"export.{fmt}"
-    path = f"/api/v1/datasets/{DATASET}/export"
+    path = f"/api/v1/datasets/{DATASET}/export?format={fmt}"
+    curl = shutil.which("curl")
     with RssSampler(server.proc.pid) as sampler:
         started = time.perf_counter()
-        # identity: httpx asks for gzip by default, which the server would then spend on.
-        with client.stream(
-            "GET", path, params={"format": fmt}, headers={"Accept-Encoding": "identity"}
-        ) as response:
-            if response.is_error:
-                response.read()
-                return _failure(name, "s", response)
-            with out.open("wb") as f:
-                for chunk in response.iter_bytes(CHUNK_BYTES):
-                    f.write(chunk)
+        if curl:
+            status, content_type = _curl(curl, server.base_url + path, headers, out, timeout)
+        else:
+            status, content_type = _httpx_download(client, path, out)
         seconds = time.perf_counter() - started
         peak_mb = sampler.stop()
+    if status >= 400:
+        answer = out.read_bytes()[:300].decode(errors="replace")
+        return ReadItem(name, None, "s", error=f"HTTP {status}: {answer}")
     size = out.stat().st_size
     counted = count_rows(out, fmt)
     out.unlink()
@@ -108,10 +118,39 @@ def _export(server: Server, client: httpx.Client, fmt: str, scratch: Path, rows:
         "mb_per_s": round(size / 1e6 / seconds, 1),
         "rows_per_s": round(counted / seconds),
         "server_peak_rss_mb": round(peak_mb, 1),
-        "content_type": response.headers.get("content-type"),
+        "content_type": content_type,
+        "client": "curl" if curl else "httpx",
     }
+    rows = options.rows
     error = None if counted == rows else f"{counted} rows exported, not {rows}"
     return ReadItem(name, seconds, "s", details, error)
+
+
+def _curl(
+    curl: str, url: str, headers: dict[str, str], out: Path, timeout: float
+) -> tuple[int, str]:
+    """`curl -o out` (which asks for no compression): the status and Content-Type."""
+    written = subprocess.run(
+        [curl, "-sS", "--max-time", str(timeout), "-o", str(out)]
+        + [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+        + ["-w", "%{http_code} %{content_type}", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    status, _, content_type = written.partition(" ")
+    return int(status), content_type
+
+
+def _httpx_download(client: httpx.Client, path: str, out: Path) -> tuple[int, str]:
+    # identity: httpx asks for gzip by default, which the server would then spend on.
+    with (
+        client.stream("GET", path, headers={"Accept-Encoding": "identity"}) as response,
+        out.open("wb") as f,
+    ):
+        for chunk in response.iter_bytes(CHUNK_BYTES):
+            f.write(chunk)
+    return response.status_code, response.headers.get("content-type", "")
 
 
 def count_rows(path: Path, fmt: str) -> int:
