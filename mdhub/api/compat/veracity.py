@@ -181,11 +181,11 @@ async def create_file(
             raise InvalidRequest("only ?resource=file is supported", {"azure_code": "InvalidUri"})
         await _authorized(request, job_id, file_name)
         compat_veracity_dfs.create(
-            compat_veracity_dfs.staging_file(config.data_dir, job_id, file_name)
+            compat_veracity_dfs.staging_dir(config.data_dir, job_id, file_name)
         )
     except MdhubError as exc:
         return _azure_error(exc)
-    return Response(status_code=201, headers=_ms_headers())
+    return Response(status_code=201, headers={**_ms_headers(), "ETag": _etag()})
 
 
 @router.patch("/dfs/{job_id}/{file_name}", include_in_schema=False)
@@ -197,31 +197,42 @@ async def update_file(
     store: Store,
     action: str = "",
     position: Position = 0,
+    flush: bool = False,
 ) -> Response:
-    """Data Lake `PATCH ?action=append&position=N` (the body) and `?action=flush&position=N`
-    (commit: the file becomes the job's part; the last one queues a job started automatically)."""
-    path = compat_veracity_dfs.staging_file(config.data_dir, job_id, file_name)
+    """Data Lake `PATCH ?action=append&position=N` (a piece of the body, in any order) and
+    `?action=flush&position=N` (commit `[0, N)`: the file becomes the job's part; the last one
+    queues a job started automatically); `append&flush=true` commits what it appended too."""
+    staging = compat_veracity_dfs.staging_dir(config.data_dir, job_id, file_name)
     try:
         workspace = await _authorized(request, job_id, file_name)
         if action == "append":
-            await compat_veracity_dfs.append(
-                path, position, request.stream(), limit=config.max_upload_bytes
+            written = await compat_veracity_dfs.append(
+                staging, position, request.stream(), limit=config.max_upload_bytes
             )
-            return Response(status_code=202, headers=_ms_headers())
-        if action != "flush":
+            if not flush:
+                return Response(status_code=202, headers=_ms_headers())
+            position += written
+        elif action != "flush":
             raise InvalidRequest("action must be append or flush", {"azure_code": "InvalidUri"})
-        dbs = request.app.state.dbs
         await run_in_threadpool(
             compat_veracity_dfs.flush,
-            dbs,
+            request.app.state.dbs,
             store,
             workspace,
             job_id,
             file_name,
-            path,
+            staging,
             position=position,
         )
     except MdhubError as exc:
         return _azure_error(exc)
     request.app.state.wake_workers()
-    return Response(status_code=200, headers=_ms_headers())
+    # An append answers 202 even when it flushes too (Azure's clients expect nothing else).
+    status = 202 if action == "append" else 200
+    return Response(status_code=status, headers={**_ms_headers(), "ETag": _etag()})
+
+
+def _etag() -> str:
+    """A new entity tag: Azure's clients read one from a create and send it back on the
+    flush (as `If-Match`), which is accepted without being compared."""
+    return f'"0x{uuid.uuid4().hex[:16].upper()}"'
