@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from mdhub.db.engine import Databases
-from mdhub.errors import InputError, InvalidRequest
-from mdhub.services import datasets, job_views
+from mdhub.errors import InvalidRequest
+from mdhub.services import datasets, job_views, json_body
 from mdhub.services.submissions import JobRequest
 
 # Qrvey's documentUpdateMethod → mdhub's operation (`insert` into a keyless dataset appends).
@@ -32,31 +30,15 @@ def postdata_request(dbs: Databases, workspace: str, body: Path) -> JobRequest:
     """The job a stored postdata body `{datasetId, documentUpdateMethod, data: [...]}` asks
     for, read as a stream (the records are read again, in batches, by the job). Invalid
     records are counted as failed, the others applied, as Qrvey does."""
-    found: dict[str, Any] = {}
-    has_data = False
-    try:
-        with body.open("rb") as stream:
-            for prefix, event, value in ijson.parse(stream):
-                if prefix == "" and event not in ("start_map", "end_map", "map_key"):
-                    raise InvalidRequest("the request body must be one JSON object")
-                if prefix == "" and event == "map_key" and value not in FIELDS:
-                    raise InvalidRequest(
-                        f"unknown field {value!r} in the request body "
-                        f"(known: {', '.join(sorted(FIELDS))})",
-                        {"unknown": [value]},
-                    )
-                if prefix in ("datasetId", "documentUpdateMethod"):
-                    found[prefix] = value
-                elif prefix == "data" and event == "start_array":
-                    has_data = True
-    except ijson.JSONError as exc:
-        raise InputError(f"the request body is not valid JSON: {exc}") from None
-    dataset_id = found.get("datasetId")
+    scanned = json_body.scan(
+        body, known=FIELDS, array="data", values=("datasetId", "documentUpdateMethod")
+    )
+    dataset_id = scanned.values.get("datasetId")
     if not isinstance(dataset_id, str) or not dataset_id:
         raise InvalidRequest("`datasetId` is required: the name of an mdhub dataset")
-    if not has_data:
+    if not scanned.has_array:
         raise InvalidRequest("`data` is required: a list of records")
-    method = found.get("documentUpdateMethod") or "upsert"
+    method = scanned.values.get("documentUpdateMethod") or "upsert"
     if method not in METHODS:
         raise InvalidRequest(
             f"unknown documentUpdateMethod {method!r} (one of {', '.join(METHODS)})",

@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from mdhub.db.engine import Databases
-from mdhub.errors import Forbidden, InputError, InvalidRequest, NotFound
+from mdhub.errors import Forbidden, InvalidRequest, NotFound
 from mdhub.ingest.merge import OPERATIONS
 from mdhub.ingest.model import FORMATS
-from mdhub.services import datasets, jobs
+from mdhub.services import datasets, jobs, json_body
 from mdhub.storage import StoredObject
 
 FORMAT_BY_SUFFIX = {
@@ -135,36 +133,22 @@ def job_request(dataset: str, fields: Mapping[str, str], filename: str | None) -
 def inline_request(dataset: str, body: Path, fields: Mapping[str, str]) -> JobRequest:
     """A JobRequest from a stored JSON body `{operation, records: [...], ...}`, read as a
     stream (the records are read again, in batches, by the job)."""
-    found: dict[str, Any] = {}
-    keys: list[str] = []
-    has_records = False
-    try:
-        with body.open("rb") as stream:
-            for prefix, event, value in ijson.parse(stream):
-                if prefix == "" and event not in ("start_map", "end_map", "map_key"):
-                    raise InvalidRequest("the request body must be one JSON object")
-                if prefix == "" and event == "map_key" and value not in INLINE_FIELDS:
-                    raise InvalidRequest(
-                        f"unknown field {value!r} in the request body "
-                        f"(known: {', '.join(sorted(INLINE_FIELDS))})",
-                        {"unknown": [value]},
-                    )
-                if prefix in ("operation", "dry_run", "max_errors", "skip_invalid"):
-                    found[prefix] = value
-                elif prefix == "keys.item" and isinstance(value, str):
-                    keys.append(value)
-                elif prefix == "records" and event == "start_array":
-                    has_records = True
-    except ijson.JSONError as exc:
-        raise InputError(f"the request body is not valid JSON: {exc}") from None
-    if not has_records:
+    scanned = json_body.scan(
+        body,
+        known=INLINE_FIELDS,
+        array="records",
+        values=("operation", "dry_run", "max_errors", "skip_invalid"),
+        lists=("keys",),
+    )
+    if not scanned.has_array:
         raise InvalidRequest("an inline job needs `records`: a list of objects")
     as_text = {**fields}
-    for name, value in found.items():
+    for name, value in scanned.values.items():
         if isinstance(value, bool):
             as_text[name] = "true" if value else "false"
         elif value is not None:
             as_text[name] = str(value)
+    keys = scanned.lists["keys"]
     if keys:
         as_text["keys"] = ",".join(keys)
     request = job_request(dataset, as_text, "records.json")
