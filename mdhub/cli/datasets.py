@@ -11,12 +11,13 @@ import typer
 from mdhub.cli import exits, output
 from mdhub.cli.common import JsonOption, err
 from mdhub.cli.remote import (
+    RETRY_SECONDS,
     ApiKeyOption,
     RetryOption,
     SchemaPolicy,
     UrlOption,
     connect,
-    print_json,
+    print_result,
 )
 
 datasets_app = typer.Typer(help="Create, list, show and delete datasets.", no_args_is_help=True)
@@ -36,7 +37,7 @@ def create(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Create a dataset (declared schema, or inferred from its first file; admin role)."""
     descriptor = _schema(schema) if schema else None
@@ -47,11 +48,9 @@ def create(
             keys=keys.split(",") if keys else None,
             schema_policy=schema_policy,
         )
-    if as_json:
-        print_json(created)
-    else:
+    if not as_json:
         err.print(f"dataset {name} created")
-        output.print_dataset(created)
+    print_result(created, as_json=as_json, show=output.print_dataset)
 
 
 @datasets_app.command("list")
@@ -59,15 +58,12 @@ def list_datasets(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """List datasets."""
     with connect(url, api_key, retry_for) as client:
         found = list(client.datasets())
-    if as_json:
-        print_json(found)
-    else:
-        output.print_datasets(found)
+    print_result(found, as_json=as_json, show=output.print_datasets)
 
 
 @datasets_app.command("show")
@@ -76,15 +72,12 @@ def show(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Show a dataset: schema, keys, row count, version."""
     with connect(url, api_key, retry_for) as client:
         found = client.dataset(name)
-    if as_json:
-        print_json(found)
-    else:
-        output.print_dataset(found)
+    print_result(found, as_json=as_json, show=output.print_dataset)
 
 
 @datasets_app.command("delete")
@@ -93,7 +86,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Delete a dataset with all its rows and history (admin role)."""
     if not yes and not typer.confirm(f"Delete dataset {name} and all its rows?"):

@@ -12,12 +12,13 @@ from mdhub.cli import output
 from mdhub.cli.common import JsonOption, err
 from mdhub.cli.push import show_job
 from mdhub.cli.remote import (
+    RETRY_SECONDS,
     ApiKeyOption,
     JobStatus,
     RetryOption,
     UrlOption,
     connect,
-    print_json,
+    print_result,
 )
 from mdhub.client.errors import JobFailed, WaitTimeout
 
@@ -38,15 +39,12 @@ def list_jobs(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Jobs, newest first."""
     with connect(url, api_key, retry_for) as client:
         found = list(islice(client.jobs(dataset=dataset, status=status), limit or None))
-    if as_json:
-        print_json(found)
-    else:
-        output.print_jobs(found)
+    print_result(found, as_json=as_json, show=output.print_jobs)
 
 
 @jobs_app.command("show")
@@ -55,15 +53,12 @@ def show(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """A job: status, statistics, version, error and its first row errors."""
     with connect(url, api_key, retry_for) as client:
         job = client.job(job_id)
-    if as_json:
-        print_json(job)
-    else:
-        output.print_job(job)
+    print_result(job, as_json=as_json, show=output.print_job)
 
 
 @jobs_app.command("watch")
@@ -75,7 +70,7 @@ def watch(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Follow a job with a progress bar until it ends; exit with its code (like `push`)."""
     with (
@@ -95,17 +90,12 @@ def cancel(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Cancel a job: a queued one at once, a running one between two batches."""
     with connect(url, api_key, retry_for) as client:
         job = client.cancel(job_id)
-    if as_json:
-        print_json(job)
-    elif job["status"] == "cancelled":
-        output.console.print(f"job {job_id} cancelled")
-    else:
-        output.console.print(f"job {job_id} {job['status']}: cancel requested")
+    print_result(job, as_json=as_json, show=output.print_cancelled)
 
 
 @jobs_app.command("errors")
@@ -115,18 +105,15 @@ def errors(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """A job's row errors: part, line, column, value, message."""
     with connect(url, api_key, retry_for) as client:
         total = client.job(job_id)["error_count"]
         found = list(islice(client.job_errors(job_id), limit or None))
-    if as_json:
-        print_json(found)
-    elif found:
-        output.print_row_errors(found, total)
-    else:
-        output.console.print(f"job {job_id} has no row errors")
+    print_result(
+        found, as_json=as_json, show=lambda rows: output.print_job_errors(job_id, rows, total)
+    )
 
 
 @jobs_app.command("log")
@@ -135,12 +122,9 @@ def log(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """A job's log lines."""
     with connect(url, api_key, retry_for) as client:
         lines = list(client.job_log(job_id))
-    if as_json:
-        print_json(lines)
-    else:
-        output.print_log(lines)
+    print_result(lines, as_json=as_json, show=output.print_log)

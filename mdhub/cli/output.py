@@ -1,5 +1,6 @@
 """How the command line shows things: progress bars on stderr (drawn only on a terminal), and
-tables of jobs, statistics, row errors, datasets and records on stdout."""
+tables of jobs, statistics, row errors, datasets and records, and what a cancel, a download or a
+sync did, on stdout."""
 
 from __future__ import annotations
 
@@ -181,6 +182,27 @@ def print_row_errors(errors: list[dict[str, Any]], total: int) -> None:
         console.print(f"… {total - len(errors):,} more row error(s)")
 
 
+def print_accepted(job: dict[str, Any]) -> None:
+    """A job the server accepted and goes on with, and how to follow it."""
+    console.print(f"job {job['id']} {job['status']}: `mdhub jobs watch {job['id']}`")
+
+
+def print_job_errors(job_id: int, errors: list[dict[str, Any]], total: int) -> None:
+    """A job's row errors, or a line saying it has none."""
+    if errors:
+        print_row_errors(errors, total)
+    else:
+        console.print(f"job {job_id} has no row errors")
+
+
+def print_cancelled(job: dict[str, Any]) -> None:
+    """What a cancel did: a queued job ends at once, a running one between two batches."""
+    if job["status"] == "cancelled":
+        console.print(f"job {job['id']} cancelled")
+    else:
+        console.print(f"job {job['id']} {job['status']}: cancel requested")
+
+
 def print_jobs(jobs: Iterable[dict[str, Any]]) -> None:
     """One line per job; `jobs show` has the exact statistics."""
     table = Table(
@@ -247,6 +269,25 @@ def print_dataset(d: dict[str, Any]) -> None:
             f["name"], f.get("type", "string"), json.dumps(constraints) if constraints else ""
         )
     console.print(table)
+
+
+def print_download(download: dict[str, Any]) -> None:
+    console.print(
+        f"{download['dataset']} version {download['version']}: "
+        f"{size(download['bytes'])} written to {download['path']}"
+    )
+
+
+def print_sync(result: dict[str, Any]) -> None:
+    """What a sync did to the copy, and where the copy is."""
+    if result["full"]:
+        what = f"downloaded whole ({result['full']})"
+    else:
+        what = f"{result['upserted']:,} upserted, {result['deleted']:,} deleted"
+    console.print(
+        f"{result['dataset']}: {what}; version {result['version']}, {result['rows']:,} rows in "
+        f"{result['path']}"
+    )
 
 
 def print_records(records: list[dict[str, Any]]) -> None:

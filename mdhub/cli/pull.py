@@ -13,12 +13,13 @@ import typer
 from mdhub.cli import output
 from mdhub.cli.common import JsonOption, err
 from mdhub.cli.remote import (
+    RETRY_SECONDS,
     ApiKeyOption,
     FileFormat,
     RetryOption,
     UrlOption,
     connect,
-    print_json,
+    print_result,
 )
 
 FORMATS = {
@@ -49,7 +50,7 @@ def find(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Records that match a filter: a table, or with --json a JSON array."""
     conditions = _json_object(query, "--query")
@@ -90,7 +91,7 @@ def download(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Download a whole dataset (one snapshot) as CSV, NDJSON, JSON or Parquet."""
     compressed = path.name.endswith(".gz") if gzip is None else gzip
@@ -102,22 +103,15 @@ def download(
         version = client.export(
             dataset, path, chosen, gzip=compressed, on_download=progress.received
         )
-    written = path.stat().st_size
-    if as_json:
-        print_json(
-            {
-                "dataset": dataset,
-                "path": str(path),
-                "format": chosen,
-                "gzip": compressed,
-                "version": version,
-                "bytes": written,
-            }
-        )
-    else:
-        output.console.print(
-            f"{dataset} version {version}: {output.size(written)} written to {path}"
-        )
+    downloaded = {
+        "dataset": dataset,
+        "path": str(path),
+        "format": chosen,
+        "gzip": compressed,
+        "version": version,
+        "bytes": path.stat().st_size,
+    }
+    print_result(downloaded, as_json=as_json, show=output.print_download)
 
 
 def sync(
@@ -132,7 +126,7 @@ def sync(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Keep a copy of a dataset in a directory, up to date.
 
@@ -141,16 +135,7 @@ def sync(
     """
     with connect(url, api_key, retry_for) as client:
         result = client.sync(dataset, directory, full=full)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    if result.full:
-        what = f"downloaded whole ({result.full})"
-    else:
-        what = f"{result.upserted:,} upserted, {result.deleted:,} deleted"
-    output.console.print(
-        f"{dataset}: {what}; version {result.version}, {result.rows:,} rows in {result.path}"
-    )
+    print_result(result.to_dict(), as_json=as_json, show=output.print_sync)
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:

@@ -11,13 +11,14 @@ import typer
 from mdhub.cli import exits, output
 from mdhub.cli.common import JsonOption, err
 from mdhub.cli.remote import (
+    RETRY_SECONDS,
     ApiKeyOption,
     FileFormat,
     Operation,
     RetryOption,
     UrlOption,
     connect,
-    print_json,
+    print_result,
 )
 from mdhub.client.errors import JobFailed, WaitTimeout
 
@@ -65,7 +66,7 @@ def push(
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Push a file to a dataset as a job and wait for it.
 
@@ -103,12 +104,7 @@ def push(
 
 def show_job(job: dict[str, Any], *, as_json: bool, final: bool = True) -> None:
     """Print a job (its statistics table, or JSON); when `final`, exit with its code."""
-    if as_json:
-        print_json(job)
-    elif final:
-        output.print_job(job)
-    else:
-        output.console.print(f"job {job['id']} {job['status']}: `mdhub jobs watch {job['id']}`")
+    print_result(job, as_json=as_json, show=output.print_job if final else output.print_accepted)
     code = exits.for_job(job) if final else exits.OK
     if code == exits.TIMEOUT:
         err.print(

@@ -1,12 +1,12 @@
 """What the commands that talk to a server share: connection options, the client they open,
-and how what goes wrong is told and turned into an exit code."""
+how what goes wrong is told and turned into an exit code, and how a result is printed."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 
@@ -17,11 +17,14 @@ from mdhub.client import Client, RetryPolicy
 from mdhub.client.errors import AuthError, ClientError, NetworkError, ServerError
 
 RETRY_ATTEMPTS = 1000
+# `--retry-for`'s default: typer takes a default from the parameter, never from `Annotated`.
+RETRY_SECONDS = 300.0
 
 Operation = Literal["upsert", "insert", "update", "append", "overwrite", "delete"]
 FileFormat = Literal["csv", "ndjson", "json", "parquet"]
 JobStatus = Literal["created", "queued", "running", "succeeded", "failed", "cancelled"]
 SchemaPolicy = Literal["reject", "ignore", "add"]
+T = TypeVar("T")
 
 UrlOption = Annotated[
     str | None,
@@ -90,3 +93,11 @@ def fail(exc: ClientError, target: Target | None = None) -> NoReturn:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def print_result(value: T, *, as_json: bool, show: Callable[[T], None]) -> None:
+    """How a command ends: `value` as JSON on stdout with `--json`, else as `show` draws it."""
+    if as_json:
+        print_json(value)
+    else:
+        show(value)
