@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, Pool, QueuePool
 
 from mdhub.db.filters import sqlite_regexp
@@ -35,6 +35,8 @@ SQLITE_POOL_OVERFLOW = 32
 PG_TEMP_BUFFERS = "256MB"
 PG_POOL_SIZE = 20
 PG_POOL_OVERFLOW = 30
+PG_READ_POOL_SIZE = 16
+PG_READ_POOL_OVERFLOW = 16
 # A pooled PostgreSQL connection idle this long is pinged before use (a restarted server has
 # closed it); one in steady use is not, which spares a round trip per request.
 PG_PING_AFTER_IDLE_SECONDS = 2.0
@@ -45,32 +47,25 @@ class Databases:
     """The two engines mdhub works with; `kind` is "sqlite" or "postgresql".
 
     Reads of one statement each (a dataset's description, a record) go through
-    `read_meta()`/`read_data()`: on SQLite, pooled engines of their own (the writers' connections
-    are opened per unit of work, so that no temporary table outlives it)."""
+    `read_meta()`/`read_data()`, engines of their own: on PostgreSQL in autocommit (no BEGIN and
+    ROLLBACK round trips around the statement), on SQLite pooled (the writers' connections are
+    opened per unit of work, so that no temporary table outlives it) in a plain deferred
+    transaction, which takes no write lock."""
 
     meta: Engine
     data: Engine
     kind: str
-    meta_reads: Engine | None = None  # None: reads use `meta`
-    data_reads: Engine | None = None  # None: reads use `data`
+    meta_reads: Engine
+    data_reads: Engine
 
     def read_meta(self) -> Connection:
-        return self._for_reads(self.meta_reads or self.meta)
+        return self.meta_reads.connect()
 
     def read_data(self) -> Connection:
-        return self._for_reads(self.data_reads or self.data)
-
-    def _for_reads(self, engine: Engine) -> Connection:
-        """In autocommit on PostgreSQL, which spares the BEGIN and ROLLBACK round trips around
-        the statement; in a plain (deferred) transaction on SQLite, which takes no write lock."""
-        conn = engine.connect()
-        if self.kind == "postgresql":
-            return conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
+        return self.data_reads.connect()
 
     def dispose(self) -> None:
-        engines = (self.meta, self.data, self.meta_reads, self.data_reads)
-        for engine in {e for e in engines if e is not None}:
+        for engine in {self.meta, self.data, self.meta_reads, self.data_reads}:
             engine.dispose()
 
 
@@ -106,22 +101,35 @@ def open_databases(database_url: str) -> Databases:
             data_reads=_sqlite_engine(data_path, begin="BEGIN", poolclass=QueuePool),
         )
     if url.get_backend_name() == "postgresql":
-        engine = create_engine(
+        engine = _pg_engine(
             url,
-            # Connections kept open: one beyond these is opened and closed per use, which costs
-            # more than the request it serves.
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_POOL_OVERFLOW,
             # Staging tables are temporary tables, which live in per-session buffers (8 MB by
             # default); allocated only when used, and settable only before a session's first one.
             connect_args={"options": f"-c temp_buffers={PG_TEMP_BUFFERS}"},
         )
-        event.listen(engine, "before_cursor_execute", _escape_percents, retval=True)
-        _ping_when_idle(engine)
-        return Databases(meta=engine, data=engine, kind="postgresql")
+        reads = _pg_engine(
+            url,
+            pool_size=PG_READ_POOL_SIZE,
+            max_overflow=PG_READ_POOL_OVERFLOW,
+            isolation_level="AUTOCOMMIT",
+        )
+        return Databases(
+            meta=engine, data=engine, kind="postgresql", meta_reads=reads, data_reads=reads
+        )
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
     )
+
+
+def _pg_engine(url: URL, **options: Any) -> Engine:
+    """A pooled engine. The pool keeps its connections open: one beyond them is opened and
+    closed per use, which costs more than the request it serves."""
+    engine = create_engine(url, **options)
+    event.listen(engine, "before_cursor_execute", _escape_percents, retval=True)
+    _ping_when_idle(engine)
+    return engine
 
 
 def _ping_when_idle(engine: Engine) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from mdhub.core import times
 from mdhub.core.names import check_name
@@ -61,9 +61,28 @@ class Dataset:
         }
 
 
+# The schemas last read, by dataset id: reading one again with the same descriptor and keys
+# reuses it (comparing the descriptors costs a fraction of parsing one). A Schema is immutable.
+_parsed_schemas: dict[int, tuple[Any, tuple[str, ...], Schema]] = {}
+PARSED_SCHEMAS_KEPT = 1024
+
+
+def _schema(dataset_id: int, descriptor: Any, keys: tuple[str, ...]) -> Schema | None:
+    if not descriptor:
+        return None
+    known = _parsed_schemas.get(dataset_id)
+    if known is not None and known[1] == keys and known[0] == descriptor:
+        return known[2]
+    schema = Schema.from_descriptor(descriptor, keys=list(keys))
+    if len(_parsed_schemas) >= PARSED_SCHEMAS_KEPT:
+        _parsed_schemas.clear()
+    _parsed_schemas[dataset_id] = (descriptor, keys, schema)
+    return schema
+
+
 def _from_row(row: Any) -> Dataset:
     keys = tuple(row.keys)
-    schema = Schema.from_descriptor(row.schema, keys=list(keys)) if row.schema else None
+    schema = _schema(row.id, row.schema, keys)
     return Dataset(
         id=row.id,
         workspace_id=row.workspace_id,
@@ -144,13 +163,17 @@ def create_dataset(
     return get_dataset(dbs, workspace, name)
 
 
+# Built once: the statement of every request that names a dataset.
+_DATASET_BY_NAME = (
+    select(datasets)
+    .join(workspaces, workspaces.c.id == datasets.c.workspace_id)
+    .where(workspaces.c.name == bindparam("workspace"), datasets.c.name == bindparam("name"))
+)
+
+
 def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
     with dbs.read_meta() as conn:
-        row = conn.execute(
-            select(datasets)
-            .join(workspaces, workspaces.c.id == datasets.c.workspace_id)
-            .where(workspaces.c.name == workspace, datasets.c.name == name)
-        ).first()
+        row = conn.execute(_DATASET_BY_NAME, {"workspace": workspace, "name": name}).first()
     if row is None:
         raise NotFound(f"dataset '{name}' not found")
     return _from_row(row)
