@@ -11,7 +11,7 @@ import typer
 from mdhub.cli import credentials
 from mdhub.cli.common import JsonOption, err
 from mdhub.cli.credentials import Login
-from mdhub.cli.remote import RetryOption, fail, print_json, retry_policy
+from mdhub.cli.remote import RETRY_SECONDS, RetryOption, fail, print_json, retry_policy
 from mdhub.client import Client
 from mdhub.client.errors import ClientError
 
@@ -47,7 +47,7 @@ def login(
         str | None, typer.Option("--workspace", "-w", help="Workspace to act in (a user's).")
     ] = None,
     as_json: JsonOption = False,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Log in to a server and store the credential for the other commands.
 
@@ -109,7 +109,7 @@ def login(
 
 def logout(
     url: LoginUrlOption = None,
-    retry_for: RetryOption = 300.0,
+    retry_for: RetryOption = RETRY_SECONDS,
 ) -> None:
     """Forget the credential stored for a server (a login token is also ended on the server)."""
     try:
