@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool, Pool, QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from mdhub.db.filters import sqlite_regexp
 from mdhub.errors import InvalidRequest
@@ -30,8 +30,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-32768",
 )
 
-SQLITE_POOL_SIZE = 8
-SQLITE_POOL_OVERFLOW = 32
+SQLITE_READ_POOL = {"poolclass": QueuePool, "pool_size": 8, "max_overflow": 32}
 PG_TEMP_BUFFERS = "256MB"
 PG_POOL_SIZE = 20
 PG_POOL_OVERFLOW = 30
@@ -44,7 +43,8 @@ PG_PING_AFTER_IDLE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Databases:
-    """The two engines mdhub works with; `kind` is "sqlite" or "postgresql".
+    """The engines mdhub works with: the metadata and dataset stores, and their engines for
+    reads; `kind` is "sqlite" or "postgresql".
 
     Reads of one statement each (a dataset's description, a record) go through
     `read_meta()`/`read_data()`, engines of their own: on PostgreSQL in autocommit (no BEGIN and
@@ -97,8 +97,8 @@ def open_databases(database_url: str) -> Databases:
             meta=_sqlite_engine(meta_path, begin="BEGIN IMMEDIATE", poolclass=NullPool),
             data=_sqlite_engine(data_path, begin="BEGIN", poolclass=NullPool),
             kind="sqlite",
-            meta_reads=_sqlite_engine(meta_path, begin="BEGIN", poolclass=QueuePool),
-            data_reads=_sqlite_engine(data_path, begin="BEGIN", poolclass=QueuePool),
+            meta_reads=_sqlite_engine(meta_path, begin="BEGIN", **SQLITE_READ_POOL),
+            data_reads=_sqlite_engine(data_path, begin="BEGIN", **SQLITE_READ_POOL),
         )
     if url.get_backend_name() == "postgresql":
         engine = _pg_engine(
@@ -164,14 +164,11 @@ def _escape_percents(
     return statement, parameters
 
 
-def _sqlite_engine(path: Path, *, begin: str, poolclass: type[Pool]) -> Engine:
-    """NullPool: each connection is opened for one unit of work. QueuePool (for reads, where
-    opening the file and setting the pragmas costs more than the read): a connection serves
+def _sqlite_engine(path: Path, *, begin: str, **pool: Any) -> Engine:
+    """With NullPool each connection is opened for one unit of work. Pooled (for reads, where
+    opening the file and setting the pragmas costs more than the read), a connection serves
     one thread at a time, which SQLite allows across threads."""
-    sizes = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
-    engine = create_engine(
-        f"sqlite:///{path}", poolclass=poolclass, **(sizes if poolclass is QueuePool else {})
-    )
+    engine = create_engine(f"sqlite:///{path}", **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
