@@ -1,9 +1,10 @@
 """Streaming a SnapshotStream as an HTTP answer, read ahead of the client.
 
-A worker thread reads the stream's chunks into a small bounded buffer while the event loop
-sends earlier ones, so the database keeps producing while the network drains (read, then
-send, in turn, would leave each side idle half the time). Memory stays bounded: the thread
-waits whenever READ_AHEAD_CHUNKS chunks are waiting to be sent.
+A worker thread reads the stream's next chunk while the event loop sends the one before, so
+the database keeps producing while the network drains (read, then send, in turn, would leave
+each side idle half the time). Memory stays bounded: the thread waits whenever
+READ_AHEAD_CHUNKS chunks are waiting to be sent; one is enough for the overlap, and more
+would hold more of a format whose chunks are large (a Parquet row group each).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from mdhub.services.streams import SnapshotStream
 
 VERSION_HEADER = "X-Mdhub-Version"
-READ_AHEAD_CHUNKS = 4
+READ_AHEAD_CHUNKS = 1
 # Each stream holds a thread while it lasts: streams get their own share of threads, so that
 # many slow downloads cannot take every thread the other (plain `def`) routes run in.
 STREAM_THREADS = anyio.CapacityLimiter(32)
