@@ -51,6 +51,16 @@ def _record_finished(dbs: Databases, metrics: Metrics) -> OnFinished:
     return record
 
 
+def announce_admin_password(password: str) -> None:
+    """Show the generated password of the first admin once, on the console only (never logged)."""
+    print(
+        f"mdhub: created user 'admin' with password {password} "
+        "(set MDHUB_ADMIN_PASSWORD to choose it; change it with POST /api/v1/auth/password)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on its own databases, storage and workers."""
     settings = settings or Settings.from_env()
@@ -64,14 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             migrate.ensure_ready(dbs)
             generated = accounts.ensure_admin(dbs, settings.admin_password)
             if generated:
-                # Shown once, on the console only (never logged): the first admin's password.
-                print(
-                    f"mdhub: created user 'admin' with password {generated} "
-                    "(set MDHUB_ADMIN_PASSWORD to choose it; change it with "
-                    "POST /api/v1/auth/password)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                announce_admin_password(generated)
             storage = open_storage(settings.storage_url)
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
             metrics.use_databases(dbs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +29,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # HTTP server processes (`mdhub serve`); each runs `workers` in-process workers.
+    processes: int = 1
     admin_password: str | None = None
     max_upload_bytes: int = 10 * 1024**3
     max_decompressed_bytes: int = 100 * 1024**3
@@ -59,6 +61,7 @@ class Settings:
             "host": os.environ.get("MDHUB_HOST") or "127.0.0.1",
             "port": _int_env("MDHUB_PORT", 8000),
             "workers": _int_env("MDHUB_WORKERS", 1),
+            "processes": _int_env("MDHUB_PROCESSES", 1),
             "admin_password": os.environ.get("MDHUB_ADMIN_PASSWORD") or None,
             "max_upload_bytes": _int_env("MDHUB_MAX_UPLOAD_BYTES", 10 * 1024**3),
             "max_decompressed_bytes": _int_env("MDHUB_MAX_DECOMPRESSED_BYTES", 100 * 1024**3),
@@ -70,3 +73,11 @@ class Settings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the `MDHUB_*` variables that `from_env` reads back."""
+        return {
+            f"MDHUB_{item.name.upper()}": str(value)
+            for item in fields(self)
+            if (value := getattr(self, item.name)) is not None
+        }

@@ -57,6 +57,15 @@ def serve(
             help="In-process workers (0 when separate `mdhub worker` processes run).",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            envvar="MDHUB_PROCESSES",
+            min=1,
+            help="Server processes sharing the port (up to one per core answers the most "
+            "requests a second); each runs its own in-process workers.",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
     data_dir: DataDirOption = None,
     storage_url: Annotated[str | None, typer.Option(envvar="MDHUB_STORAGE_URL")] = None,
@@ -64,15 +73,14 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Start the HTTP server and its workers (a new database is initialized on first start)."""
-    import uvicorn
-
-    from mdhub.app import create_app
     from mdhub.observability.logging import configure_logging, uvicorn_log_config
+    from mdhub.serving import serve as serve_http
 
     settings = Settings.from_env(
         host=host,
         port=port,
         workers=workers,
+        processes=processes,
         database_url=database_url or None,
         data_dir=data_dir,
         storage_url=storage_url or None,
@@ -80,12 +88,8 @@ def serve(
     )
     as_json = settings.log_format == "json"
     configure_logging(log_level, json=as_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=uvicorn_log_config(log_level, json=as_json),
-        log_level=log_level,
+    serve_http(
+        settings, log_config=uvicorn_log_config(log_level, json=as_json), log_level=log_level
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 
@@ -15,6 +16,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine, func, select
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +26,9 @@ from mdhub.db.tables import jobs
 
 logger = logging.getLogger(__name__)
 
+# Set (to a directory) before prometheus_client is imported, it makes every process write its
+# metric values there: the variable prometheus_client itself reads.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 JOB_STATUSES = ("created", "queued", "running", "succeeded", "failed", "cancelled")
 UNMATCHED = "unmatched"
 # Label values come from the request; anything else would let a client create new series.
@@ -87,8 +92,17 @@ class Metrics:
         self.rows_applied.inc(rows_applied)
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type, for a `/metrics` response."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The exposition text and its content type, for a `/metrics` response.
+
+        Where several server processes share the metrics directory (mdhub.serving), the
+        counters and histograms are those of all of them, summed."""
+        registry = self.registry
+        shared_dir = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if shared_dir:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=shared_dir)
+            registry.register(self._jobs)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 class JobsCollector:
