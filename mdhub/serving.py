@@ -10,6 +10,7 @@ they do not race to do it. Their metrics are summed at each scrape, whichever an
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -35,7 +36,9 @@ def serve(settings: Settings, *, log_config: dict[str, Any], log_level: str) -> 
         "log_level": log_level,
     }
     if settings.processes == 1:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        freeze_startup_heap()
+        uvicorn.run(app, **options)
         return
     prepare_databases(settings)
     metrics_dir = tempfile.mkdtemp(prefix="mdhub-metrics-")
@@ -66,4 +69,14 @@ def prepare_databases(settings: Settings) -> None:
 
 def app_from_environment() -> FastAPI:
     """The app of one server process among several (uvicorn calls this in each)."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    freeze_startup_heap()
+    return app
+
+
+def freeze_startup_heap() -> None:
+    """Leave the objects made so far (modules, routes, schemas: never garbage) out of the
+    cyclic garbage collector's passes. A full pass over them stalls every request for 90 ms
+    and more on a small machine; over what requests leave behind, for a few milliseconds."""
+    gc.collect()
+    gc.freeze()
