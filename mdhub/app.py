@@ -31,6 +31,7 @@ from mdhub.api.compat import haplo, qrvey, rossum, veracity
 from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
 from mdhub.db import migrate
+from mdhub.db.async_reads import AsyncReads
 from mdhub.db.engine import Databases, open_databases
 from mdhub.ingest.job import STAT_NAMES
 from mdhub.observability.metrics import Metrics, MetricsMiddleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dbs = open_databases(settings.database_url)
         pool = None
+        reads = AsyncReads(settings.database_url) if dbs.kind == "postgresql" else None
         try:
             migrate.ensure_ready(dbs)
             generated = accounts.ensure_admin(dbs, settings.admin_password)
@@ -77,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 announce_admin_password(generated)
             storage = open_storage(settings.storage_url)
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
+            if reads is not None:
+                await reads.open()
+            app.state.async_reads = reads
             metrics.use_databases(dbs)
             if settings.workers > 0:
                 pool = WorkerPool(
@@ -92,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if pool is not None:
                 pool.stop()
+            if reads is not None:
+                await reads.close()
             metrics.use_databases(None)
             dbs.dispose()
 
@@ -103,12 +110,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.wake_workers = lambda: None
+    app.state.async_reads = None
     api_errors.install(app)
-    app.include_router(operations.router)
-    for module in (accounts_api, datasets, ingest, jobs, records, find, export, changes, indexes):
+    # Routes are matched in order, one by one: the most frequent request, a record by its key,
+    # is looked for first.
+    for module in (records, accounts_api, datasets, ingest, jobs, find, export, changes, indexes):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
         )
+    app.include_router(operations.router)
     for compat in (rossum, veracity, qrvey, haplo):
         app.include_router(compat.router, dependencies=[Depends(deps.no_nul_characters)])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import Dbs
@@ -19,7 +20,8 @@ router = APIRouter(prefix="/datasets", tags=["records"])
     response_model=dict[str, Any],
     responses=error_responses(404),
 )
-def get_record(
+async def get_record(
+    request: Request,
     name: str,
     dbs: Dbs,
     principal: Reader,
@@ -32,7 +34,11 @@ def get_record(
     ],
 ) -> dict[str, Any]:
     """One record, with its fields as JSON types (dates and datetimes as ISO 8601 text)."""
-    return records.get_record(dbs, principal.workspace, name, key)
+    # The most frequent read: on PostgreSQL awaited here, without a thread.
+    reads = request.app.state.async_reads
+    if reads is not None:
+        return await records.read_record(reads, principal.workspace, name, key)
+    return await run_in_threadpool(records.get_record, dbs, principal.workspace, name, key)
 
 
 @router.get("/{name}/versions", response_model=VersionList, responses=error_responses(404))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from mdhub.db.dialect import text_quote
+from mdhub.db.dialect import quote, text_quote
 from mdhub.db.tables import versions
 
 
@@ -22,6 +22,20 @@ def get_row(
     params = {f"k{i}": value for i, value in enumerate(key.values())}
     row = conn.execute(text(sql), params).first()
     return None if row is None else dict(zip(columns, row, strict=True))
+
+
+def pg_row_query(
+    table: str, columns: Sequence[str], key: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """`get_row`'s statement as psycopg's own SQL (`%(name)s` placeholders), and its values."""
+    where = " AND ".join(f"{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
+    sql = f"SELECT {', '.join(_pg_name(c) for c in columns)} FROM {_pg_name(table)} WHERE {where}"
+    return sql, {f"k{i}": value for i, value in enumerate(key.values())}
+
+
+def _pg_name(name: str) -> str:
+    """A quoted name in psycopg's SQL, where a `%` is written `%%`."""
+    return quote(name).replace("%", "%%")
 
 
 def list_versions(

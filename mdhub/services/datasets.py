@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
 from mdhub.core import times
 from mdhub.core.names import check_name
 from mdhub.core.schema import SCHEMA_POLICIES, Schema
 from mdhub.db import dataset_tables
+from mdhub.db.async_reads import AsyncReads
 from mdhub.db.dialect import dialect_for
 from mdhub.db.engine import Databases
 from mdhub.db.tables import datasets, versions, workspaces
@@ -171,9 +173,23 @@ _DATASET_BY_NAME = (
 )
 
 
+# The same, as psycopg's own SQL, for reads awaited on the event loop.
+_DATASET_BY_NAME_PG = str(_DATASET_BY_NAME.compile(dialect=postgresql_psycopg.dialect()))
+
+
 def get_dataset(dbs: Databases, workspace: str, name: str) -> Dataset:
     with dbs.read_meta() as conn:
         row = conn.execute(_DATASET_BY_NAME, {"workspace": workspace, "name": name}).first()
+    return _found(row, name)
+
+
+async def read_dataset(reads: AsyncReads, workspace: str, name: str) -> Dataset:
+    """`get_dataset`, awaited (PostgreSQL)."""
+    row = await reads.fetch_named(_DATASET_BY_NAME_PG, {"workspace": workspace, "name": name})
+    return _found(row, name)
+
+
+def _found(row: Any, name: str) -> Dataset:
     if row is None:
         raise NotFound(f"dataset '{name}' not found")
     return _from_row(row)

@@ -16,9 +16,10 @@ from mdhub.core import values
 from mdhub.core.schema import Field
 from mdhub.core.times import iso
 from mdhub.db import records as db_records
+from mdhub.db.async_reads import AsyncReads
 from mdhub.db.engine import Databases
 from mdhub.errors import InvalidRequest, NotFound
-from mdhub.services.datasets import Dataset, get_dataset
+from mdhub.services.datasets import Dataset, get_dataset, read_dataset
 
 KEY_SEPARATOR = ","
 
@@ -26,6 +27,27 @@ KEY_SEPARATOR = ","
 def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str, Any]:
     """The record of dataset `name` whose key is `key`; NotFound when there is none."""
     dataset = get_dataset(dbs, workspace, name)
+    bound = _key_values(dataset, key, sqlite=dbs.kind == "sqlite")
+    fields = _fields(dataset)
+    with dbs.read_data() as conn:
+        row = db_records.get_row(conn, dataset.table_name, [f.name for f in fields], bound)
+    return _record(fields, row, name, key)
+
+
+async def read_record(reads: AsyncReads, workspace: str, name: str, key: str) -> dict[str, Any]:
+    """`get_record`, awaited (PostgreSQL)."""
+    dataset = await read_dataset(reads, workspace, name)
+    bound = _key_values(dataset, key, sqlite=False)
+    fields = _fields(dataset)
+    sql, params = db_records.pg_row_query(dataset.table_name, [f.name for f in fields], bound)
+    found = await reads.fetch_one(sql, params)
+    row = None if found is None else dict(zip([f.name for f in fields], found, strict=True))
+    return _record(fields, row, name, key)
+
+
+def _key_values(dataset: Dataset, key: str, *, sqlite: bool) -> dict[str, Any]:
+    """The key fields' values in `key`, as the store holds them."""
+    name = dataset.name
     if not dataset.keys:
         raise InvalidRequest(f"dataset '{name}' has no key: records cannot be read by key")
     if dataset.schema is None:
@@ -37,14 +59,20 @@ def get_record(dbs: Databases, workspace: str, name: str, key: str) -> dict[str,
             f"({KEY_SEPARATOR.join(dataset.keys)}); got {len(parts)}",
             {"keys": list(dataset.keys), "parts": len(parts)},
         )
-    sqlite = dbs.kind == "sqlite"
-    bound = {
+    return {
         field: _stored(dataset.schema.field(field), part, sqlite=sqlite)
         for field, part in zip(dataset.keys, parts, strict=True)
     }
-    fields = dataset.schema.fields
-    with dbs.read_data() as conn:
-        row = db_records.get_row(conn, dataset.table_name, [f.name for f in fields], bound)
+
+
+def _fields(dataset: Dataset) -> tuple[Field, ...]:
+    assert dataset.schema is not None  # _key_values refused a dataset without one
+    return tuple(dataset.schema.fields)
+
+
+def _record(
+    fields: tuple[Field, ...], row: dict[str, Any] | None, name: str, key: str
+) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no record with key '{key}' in dataset '{name}'", {"key": key})
     return {f.name: json_value(f, row[f.name]) for f in fields}

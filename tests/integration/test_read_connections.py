@@ -1,9 +1,11 @@
 """The connections of single-statement reads (a dataset's description, a record by key): they
 take no write lock on SQLite, leave nothing behind in the pool, and a pooled PostgreSQL
-connection that died while idle is replaced before use."""
+connection that died while idle is replaced before use, in the threaded read engine and in the
+pool of reads awaited on the event loop alike."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,9 @@ import psycopg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
+from mdhub.db import async_reads
 from mdhub.db import engine as db_engine
+from mdhub.db.async_reads import AsyncReads
 from mdhub.services import records
 from mdhub.services.hub import Hub
 from tests.helpers import VENDORS_SCHEMA, write_csv
@@ -94,3 +98,40 @@ def test_without_the_idle_check_a_killed_connection_fails_its_request(
         lookup(pg_hub)
     assert failed.value.connection_invalidated
     assert lookup(pg_hub)["id"] == "V1"  # the pool dropped it: the next request reconnects
+
+
+def lookups_around_a_kill(hub: Hub) -> list[object]:
+    """A record read through a pool of awaited reads, then read again after every other
+    session was killed: the two answers' ids, or the error of the second read."""
+
+    async def run() -> list[object]:
+        reads = AsyncReads(hub.dbs.meta.url.render_as_string(hide_password=False))
+        await reads.open()
+        try:
+            first = await records.read_record(reads, hub.workspace, "vendors", "V1")
+            assert kill_other_backends(hub) >= 1
+            try:
+                second: object = await records.read_record(reads, hub.workspace, "vendors", "V1")
+            except psycopg.OperationalError as error:
+                return [first["id"], error]
+            return [first["id"], second["id"]]  # type: ignore[index]
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())
+
+
+def test_an_idle_awaited_read_connection_killed_by_the_server_is_replaced(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(async_reads, "PG_PING_AFTER_IDLE_SECONDS", 0.0)
+    assert lookups_around_a_kill(pg_hub) == ["V1", "V1"]
+
+
+def test_without_the_idle_check_a_killed_awaited_read_connection_fails(
+    pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(async_reads, "PG_PING_AFTER_IDLE_SECONDS", 3600.0)
+    first, second = lookups_around_a_kill(pg_hub)
+    assert first == "V1"
+    assert isinstance(second, psycopg.OperationalError)
