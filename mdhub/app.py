@@ -32,7 +32,7 @@ from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.config import Settings
 from mdhub.db import migrate
 from mdhub.db.async_reads import AsyncReads
-from mdhub.db.engine import Databases, open_databases
+from mdhub.db.engine import Databases, event_loop_reads, open_databases
 from mdhub.ingest.job import STAT_NAMES
 from mdhub.observability.metrics import Metrics, MetricsMiddleware
 from mdhub.services import accounts, job_views
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dbs = open_databases(settings.database_url)
         pool = None
         reads = AsyncReads(settings.database_url) if dbs.kind == "postgresql" else None
+        loop_dbs = event_loop_reads(dbs)
         try:
             migrate.ensure_ready(dbs)
             generated = accounts.ensure_admin(dbs, settings.admin_password)
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
             if reads is not None:
                 await reads.open()
-            app.state.async_reads = reads
+            app.state.async_reads, app.state.loop_dbs = reads, loop_dbs
             metrics.use_databases(dbs)
             if settings.workers > 0:
                 pool = WorkerPool(
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 pool.stop()
             if reads is not None:
                 await reads.close()
+            if loop_dbs is not None:
+                loop_dbs.meta_reads.dispose()
+                loop_dbs.data_reads.dispose()
             metrics.use_databases(None)
             dbs.dispose()
 
@@ -110,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.wake_workers = lambda: None
-    app.state.async_reads = None
+    app.state.async_reads = app.state.loop_dbs = None
     api_errors.install(app)
     # Routes are matched in order, one by one: the most frequent request, a record by its key,
     # is looked for first.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import Dbs
@@ -23,7 +22,6 @@ router = APIRouter(prefix="/datasets", tags=["records"])
 async def get_record(
     request: Request,
     name: str,
-    dbs: Dbs,
     principal: Reader,
     key: Annotated[
         str,
@@ -34,11 +32,12 @@ async def get_record(
     ],
 ) -> dict[str, Any]:
     """One record, with its fields as JSON types (dates and datetimes as ISO 8601 text)."""
-    # The most frequent read: on PostgreSQL awaited here, without a thread.
-    reads = request.app.state.async_reads
-    if reads is not None:
-        return await records.read_record(reads, principal.workspace, name, key)
-    return await run_in_threadpool(records.get_record, dbs, principal.workspace, name, key)
+    # The most frequent read runs without a thread: awaited on PostgreSQL, and on SQLite read
+    # here, on connections of the event loop's own (see db.engine.event_loop_reads).
+    state = request.app.state
+    if state.async_reads is not None:
+        return await records.read_record(state.async_reads, principal.workspace, name, key)
+    return records.get_record(state.loop_dbs, principal.workspace, name, key)
 
 
 @router.get("/{name}/versions", response_model=VersionList, responses=error_responses(404))

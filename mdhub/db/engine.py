@@ -7,13 +7,13 @@ holding the dataset file's write lock never stalls job submission or status upda
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.pool import NullPool, QueuePool, SingletonThreadPool
 
 from mdhub.db.filters import sqlite_regexp
 from mdhub.errors import InvalidRequest
@@ -120,6 +120,22 @@ def open_databases(database_url: str) -> Databases:
         )
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
+    )
+
+
+def event_loop_reads(dbs: Databases) -> Databases | None:
+    """SQLite: the same stores with read engines of their own, for reads run on the event
+    loop's thread itself. An indexed read of a local file costs less than handing it to a
+    thread, and in WAL mode it never waits for a writer; these engines keep one connection per
+    thread (the loop's), so it never waits for the threads' pool either. None on PostgreSQL,
+    whose reads are awaited instead (mdhub.db.async_reads)."""
+    if dbs.kind != "sqlite":
+        return None
+    meta_path, data_path = (Path(str(e.url.database)) for e in (dbs.meta_reads, dbs.data_reads))
+    return replace(
+        dbs,
+        meta_reads=_sqlite_engine(meta_path, begin="BEGIN", poolclass=SingletonThreadPool),
+        data_reads=_sqlite_engine(data_path, begin="BEGIN", poolclass=SingletonThreadPool),
     )
 
 

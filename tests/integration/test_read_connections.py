@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from mdhub.db import async_reads
 from mdhub.db import engine as db_engine
 from mdhub.db.async_reads import AsyncReads
+from mdhub.db.engine import Databases, event_loop_reads
 from mdhub.services import records
 from mdhub.services.hub import Hub
 from tests.helpers import VENDORS_SCHEMA, write_csv
@@ -32,8 +33,8 @@ def loaded(hub: Hub, tmp_path: Path) -> Hub:
     return hub
 
 
-def lookup(hub: Hub) -> dict[str, object]:
-    return records.get_record(hub.dbs, hub.workspace, "vendors", "V1")
+def lookup(hub: Hub, dbs: Databases | None = None) -> dict[str, object]:
+    return records.get_record(dbs or hub.dbs, hub.workspace, "vendors", "V1")
 
 
 def test_reads_answer_while_both_sqlite_files_are_write_locked(loaded: Hub) -> None:
@@ -44,10 +45,15 @@ def test_reads_answer_while_both_sqlite_files_are_write_locked(loaded: Hub) -> N
         meta.exec_driver_sql("UPDATE datasets SET updated_at = updated_at")
         data.exec_driver_sql("CREATE TABLE held_lock (x INTEGER)")
         answered: list[dict[str, object]] = []
-        reader = threading.Thread(target=lambda: answered.append(lookup(loaded)), daemon=True)
+
+        def read() -> None:
+            for dbs in (loaded.dbs, event_loop_reads(loaded.dbs)):
+                answered.append(lookup(loaded, dbs))
+
+        reader = threading.Thread(target=read, daemon=True)
         reader.start()
         reader.join(DEADLINE_SECONDS)  # a reader waiting for the lock would take 60 s
-        assert answered and answered[0]["id"] == "V1"
+        assert [found["id"] for found in answered] == ["V1", "V1"]
 
 
 def test_pooled_read_connections_keep_no_transaction_open(loaded: Hub) -> None:
@@ -58,6 +64,21 @@ def test_pooled_read_connections_keep_no_transaction_open(loaded: Hub) -> None:
     with loaded.dbs.data.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE after_reads (x INTEGER)")
     assert lookup(loaded)["qty"] == 1
+
+
+def test_event_loop_reads_keep_one_connection_and_no_transaction_open(loaded: Hub) -> None:
+    loop_dbs = event_loop_reads(loaded.dbs)
+    if loop_dbs is None:
+        pytest.skip("PostgreSQL reads are awaited, not run on the loop")
+    held = set()
+    for _ in range(3):
+        assert lookup(loaded, loop_dbs)["name"] == "Vendor 1"
+        for engine in (loop_dbs.meta_reads, loop_dbs.data_reads):
+            with engine.connect() as conn:
+                driver = conn.connection.dbapi_connection
+                assert driver is not None and not driver.in_transaction
+                held.add(id(driver))
+    assert len(held) == 2  # one connection per file, kept
 
 
 @pytest.fixture
