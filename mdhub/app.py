@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI
 from mdhub import __version__
 from mdhub.api import accounts as accounts_api
 from mdhub.api import (
+    auth,
     changes,
     datasets,
     deps,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Self-hosted master data hub: keyed datasets kept in sync by atomic jobs.",
         lifespan=lifespan,
     )
+    app.openapi = lambda: auth.document_credentials(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.metrics = metrics
     app.state.wake_workers = lambda: None
     app.state.async_reads = app.state.loop_dbs = None

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBasicCredentials, HTTPBearer
-from starlette.requests import HTTPConnection
 
 from mdhub.core.security import role_allows
 from mdhub.errors import Forbidden, Unauthorized
@@ -24,24 +22,38 @@ from mdhub.services.sessions import Principal
 
 KEY_HEADERS = ("x-api-key", "ocp-apim-subscription-key")
 
-# Declared for the OpenAPI document (and the Authorize button of /docs); parsing is ours.
-_bearer = HTTPBearer(
-    auto_error=False, description="A login token (POST /api/v1/auth/login) or an API key"
-)
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+# The accepted credentials as the OpenAPI document declares them (and /docs offers them). They
+# are declared there, not as FastAPI security dependencies: parsing is ours (presented_secret),
+# and three dependencies per request cost more than the rest of a record lookup's routing.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A login token (POST /api/v1/auth/login) or an API key",
+    },
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key",
+    },
+    "HTTPBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "Any user name, an API key as the password",
+    },
+}
 
 
-class _DocumentedBasic(HTTPBasic):
-    """HTTP Basic in the OpenAPI document only: FastAPI's own answers a malformed header with
-    its 401; `presented_secret` parses it and answers in the one error shape."""
-
-    async def __call__(  # type: ignore[override]  # as FastAPI's HTTPBasic
-        self, request: HTTPConnection
-    ) -> HTTPBasicCredentials | None:
-        return None
-
-
-_basic = _DocumentedBasic(auto_error=False, description="Any user name, an API key as the password")
+def document_credentials(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare the accepted credentials in an OpenAPI document, on every operation that needs
+    one: those that may answer 403 (schemas.error_responses gives them 401 and 403)."""
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if "403" in operation.get("responses", {}):
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+    return document
 
 
 def presented_secret(request: Request) -> str | None:
@@ -65,12 +77,7 @@ def presented_secret(request: Request) -> str | None:
     return None
 
 
-async def current_principal(
-    request: Request,
-    _bearer_credential: object = Security(_bearer),
-    _key_credential: object = Security(_api_key),
-    _basic_credential: object = Security(_basic),
-) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The Principal of the request; 401 without a valid credential."""
     secret = presented_secret(request)
     if not secret:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mdhub.api import auth
 from mdhub.core.security import role_allows
 from mdhub.services import accounts, datasets, indexes, jobs, workspaces
 from tests.security.routes import (
@@ -578,6 +579,16 @@ def test_every_route_declares_a_role() -> None:
     assert not declared_public, f"public routes that ask for a credential: {declared_public}"
     missing = PUBLIC - {(r.method, r.path) for r in ROUTES}
     assert not missing, f"public routes missing from the app: {missing}"
+
+
+def test_the_document_declares_a_credential_where_a_route_needs_one() -> None:
+    """OpenAPI's `security` is on exactly the operations that declare a role, naming every
+    accepted way to present the credential."""
+    mismatched = [str(r) for r in ROUTES if bool(r.operation.get("security")) != bool(r.needs)]
+    assert not mismatched, f"documented credential differs from the declared role: {mismatched}"
+    guarded = next(r for r in ROUTES if r.needs)
+    schemes = {name for requirement in guarded.operation["security"] for name in requirement}
+    assert schemes == set(auth.SECURITY_SCHEMES)
 
 
 def test_plans_name_existing_routes() -> None:
