@@ -219,6 +219,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--find-runs", type=int, default=50, help="timed runs of each find shape (default 50)"
     )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="`mdhub serve --processes` of the read scenarios' server (default: one per core)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per role; medians shown")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
@@ -239,8 +245,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.scenarios = parse_scenarios(args.scenarios)
     if not args.scenarios:
         parser.error(f"unknown or no scenario(s); known: {','.join(ALL_SCENARIOS)}")
-    if args.rows < 100 or args.repeat < 1 or args.find_runs < 1:
-        parser.error("--rows must be at least 100, --repeat and --find-runs at least 1")
+    if args.rows < 100 or min(args.repeat, args.find_runs, args.server_processes) < 1:
+        parser.error(
+            "--rows must be at least 100, --repeat, --find-runs and --server-processes at least 1"
+        )
     if args.timeout is None:
         args.timeout = 60 + args.rows / 2000
     return args
@@ -613,7 +621,11 @@ def main(argv: list[str] | None = None) -> int:
     read_roles = [role for role in roles if role in READ_ROLES]
     reads = [s for s in args.scenarios if s in READ_SCENARIOS]
     read_options = ReadOptions.for_rows(
-        args.rows, lookup_seconds=args.lookup_seconds, find_runs=args.find_runs, seed=args.seed
+        args.rows,
+        lookup_seconds=args.lookup_seconds,
+        find_runs=args.find_runs,
+        seed=args.seed,
+        server_processes=args.server_processes,
     )
     if reads and not read_roles:
         console.print(f"[yellow]the read scenarios run only with roles {READ_ROLES}[/yellow]")

@@ -133,12 +133,16 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, data_dir: Path, log_path: Path) -> Iterator[Server]:
-    """Start a server on `database_url` and `data_dir`, wait until `/readyz` answers 200, stop
-    it on exit (its log's tail goes to stderr when the block raised)."""
+def serve(
+    database_url: str, data_dir: Path, log_path: Path, *, processes: int = 1
+) -> Iterator[Server]:
+    """Start a server (of `processes` processes) on `database_url` and `data_dir`, wait until
+    `/readyz` answers 200, stop it on exit (its log's tail goes to stderr when the block
+    raised)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = server_env(os.environ, database_url=database_url, data_dir=data_dir, port=port)
+    env["MDHUB_PROCESSES"] = str(processes)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mdhub", "serve"],
@@ -189,12 +193,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 class RssSampler:
     """The peak RSS of a process tree, sampled by a background thread; `stop` also reads the
-    root's VmHWM (call it while the process still runs)."""
+    root's VmHWM (call it while the process still runs). `largest_kb` is the peak of its
+    largest process (with several server processes, what each of them needs)."""
 
     def __init__(self, pid: int, interval: float = RSS_SAMPLE_SECONDS) -> None:
         self.pid = pid
         self.interval = interval
         self.peak_kb = 0
+        self.largest_kb = 0
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
 
@@ -208,6 +214,7 @@ class RssSampler:
     def _sample(self) -> None:
         while True:
             self.peak_kb = max(self.peak_kb, memory.tree_rss_kb(self.pid))
+            self.largest_kb = max(self.largest_kb, memory.largest_rss_kb(self.pid))
             if self._stopped.wait(self.interval):
                 return
 
@@ -217,7 +224,13 @@ class RssSampler:
             self._stopped.set()
             self._thread.join()
             self.peak_kb = max(self.peak_kb, memory.tree_rss_kb(self.pid), memory.peak_kb(self.pid))
+            self.largest_kb = max(self.largest_kb, memory.peak_kb(self.pid))
         return self.peak_kb / 1024
+
+    def stop_largest(self) -> float:
+        """Stop sampling; the peak of the largest process in MiB."""
+        self.stop()
+        return self.largest_kb / 1024
 
 
 def _answer(response: httpx.Response, what: str) -> dict[str, Any]:

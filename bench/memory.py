@@ -59,15 +59,24 @@ def _children(pid: int) -> list[int]:
 
 def tree_rss_kb(pid: int) -> int:
     """The summed current RSS (KiB) of a process and all its descendants."""
-    total, stack, seen = 0, [pid], set()
+    return sum(_tree_rss(pid))
+
+
+def largest_rss_kb(pid: int) -> int:
+    """The current RSS (KiB) of the largest among a process and its descendants."""
+    return max(_tree_rss(pid), default=0)
+
+
+def _tree_rss(pid: int) -> list[int]:
+    sizes, stack, seen = [], [pid], set()
     while stack:
         current = stack.pop()
         if current in seen:
             continue
         seen.add(current)
-        total += _status_kb(current, "VmRSS")
+        sizes.append(_status_kb(current, "VmRSS"))
         stack += _children(current)
-    return total
+    return sizes
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -58,13 +58,13 @@ def run(
     *,
     timeout: float,
 ) -> tuple[dict[str, ReadItem], float]:
-    """Timed: the chosen read scenarios on a fresh server; the items and the server's peak
-    RSS in MiB over the whole run."""
+    """Timed: the chosen read scenarios on a fresh server of `options.server_processes`
+    processes; the items and the peak RSS in MiB of its largest process over the whole run."""
     log = data_dir.parent / f"{data_dir.name}-read.log"
     items: list[ReadItem] = []
     reader = http_api.key_headers(data_dir, "reader")
     with (
-        http_api.serve(url, data_dir, log) as server,
+        http_api.serve(url, data_dir, log, processes=options.server_processes) as server,
         RssSampler(server.proc.pid) as sampler,
         http_api.http_client(server, timeout, reader) as client,
     ):
@@ -77,7 +77,7 @@ def run(
             admin = http_api.key_headers(data_dir, "admin")
             items.append(_create_index(client, admin, timeout))
             items += [_find(client, shape, options) for shape in FIND_SHAPES]
-        peak_mb = sampler.stop()
+        peak_mb = sampler.stop_largest()
     return {item.name: item for item in items}, peak_mb
 
 
@@ -105,7 +105,7 @@ def _export(
         else:
             status, content_type = _httpx_download(client, path, out)
         seconds = time.perf_counter() - started
-        peak_mb = sampler.stop()
+        peak_mb = sampler.stop_largest()
     if status >= 400:
         answer = out.read_bytes()[:300].decode(errors="replace")
         return ReadItem(name, None, "s", error=f"HTTP {status}: {answer}")
@@ -198,9 +198,10 @@ def _lookups(
                 rate=rate,
             )
             cpu = memory.tree_cpu_seconds(server.proc.pid) - cpu
-            peak_mb = sampler.stop()
+            peak_mb = sampler.stop_largest()
         item = lookup_item(lookup_name(clients, rate), result, seconds, clients)
         item.details["server_peak_rss_mb"] = round(peak_mb, 1)
+        item.details["server_processes"] = options.server_processes
         # CPU per answer (warm-up included): what the server costs, however busy the machine.
         item.details["server_cpu_ms_per_request"] = round(1000 * cpu / max(result.answered, 1), 3)
         items.append(item)

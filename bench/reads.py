@@ -20,6 +20,7 @@ and an `error` when that measure could not run.
 from __future__ import annotations
 
 import math
+import os
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -112,6 +113,9 @@ class ReadOptions:
     # The same 16 clients, each sending LOOKUP_PACED_RATE lookups a second (not as fast as the
     # answers come): the latency consumers see at a steady load rather than at saturation.
     lookup_paced_rate: float = LOOKUP_PACED_RATE
+    # `mdhub serve --processes` of the read server: one per core, as a deployment that answers
+    # many lookups runs (one Python process answers on one core at a time).
+    server_processes: int = field(default_factory=lambda: os.cpu_count() or 1)
     find_runs: int = 50
     find_warmup_runs: int = 3
     seed: int = 42
