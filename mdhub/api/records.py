@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import Dbs
@@ -30,14 +31,17 @@ async def get_record(
             "by `,` in the dataset's key order (URL-encoded, e.g. `A%2F1,2024-01-31`)"
         ),
     ],
-) -> dict[str, Any]:
+) -> JSONResponse:
     """One record, with its fields as JSON types (dates and datetimes as ISO 8601 text)."""
     # The most frequent read runs without a thread: awaited on PostgreSQL, and on SQLite read
-    # here, on connections of the event loop's own (see db.engine.event_loop_reads).
+    # here, on connections of the event loop's own (see db.engine.event_loop_reads). Its values
+    # are JSON's already, so the answer is written as it is, not validated again.
     state = request.app.state
     if state.async_reads is not None:
-        return await records.read_record(state.async_reads, principal.workspace, name, key)
-    return records.get_record(state.loop_dbs, principal.workspace, name, key)
+        record = await records.read_record(state.async_reads, principal.workspace, name, key)
+    else:
+        record = records.get_record(state.loop_dbs, principal.workspace, name, key)
+    return JSONResponse(record)
 
 
 @router.get("/{name}/versions", response_model=VersionList, responses=error_responses(404))

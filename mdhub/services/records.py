@@ -9,6 +9,7 @@ and PostgreSQL: SQLite keeps booleans as 0/1, dates, times and datetimes as ISO 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -116,6 +117,8 @@ def json_value(field: Field, value: Any) -> Any:
     if value is None:
         return None
     kind = field.type
+    if kind == "number" and not math.isfinite(value):
+        return None  # JSON has no infinities or NaN (exports write null too)
     if kind == "boolean":
         return bool(value)
     if kind == "date":

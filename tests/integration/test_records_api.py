@@ -275,3 +275,23 @@ def test_versions_newest_first_with_statistics(settings: Settings) -> None:
         assert_error(await foreign.get(f"{API}/datasets/pairs/versions"), 404, "not_found")
 
     serve(settings, body)
+
+
+def test_numbers_json_cannot_hold_read_as_null(settings: Settings) -> None:
+    """JSON has no infinities or NaN: such a stored number reads as null, as exports write it."""
+
+    async def body(client: httpx.AsyncClient, foreign: httpx.AsyncClient) -> None:
+        schema = {
+            "fields": [{"name": "id", "type": "string"}, {"name": "x", "type": "number"}],
+            "primaryKey": ["id"],
+        }
+        await create(client, "odd", schema)
+        sent = [{"id": "inf", "x": "INF"}, {"id": "minus", "x": "-INF"}, {"id": "nan", "x": "NaN"}]
+        await load(client, "odd", [*sent, {"id": "one", "x": "1.5"}])
+        for key in ("inf", "minus", "nan"):
+            response = await client.get(record_url("odd", key))
+            assert response.status_code == 200, response.text
+            assert json.loads(response.text) == {"id": key, "x": None}
+        assert (await client.get(record_url("odd", "one"))).json() == {"id": "one", "x": 1.5}
+
+    serve(settings, body)
