@@ -30,6 +30,7 @@ from mdhub.api import (
 from mdhub.api import errors as api_errors
 from mdhub.api.compat import haplo, qrvey, rossum, veracity
 from mdhub.api.limits import BodyLimitMiddleware
+from mdhub.api.lookup_shortcut import LookupShortcut
 from mdhub.config import Settings
 from mdhub.db import migrate
 from mdhub.db.async_reads import AsyncReads
@@ -37,6 +38,7 @@ from mdhub.db.engine import Databases, event_loop_reads, open_databases
 from mdhub.ingest.job import STAT_NAMES
 from mdhub.observability.metrics import Metrics, MetricsMiddleware
 from mdhub.services import accounts, job_views
+from mdhub.services.records import AwaitedLookups
 from mdhub.storage import open_storage
 from mdhub.worker.pool import OnFinished, WorkerOptions, WorkerPool
 
@@ -83,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
             if reads is not None:
                 await reads.open()
-            app.state.async_reads, app.state.loop_dbs = reads, loop_dbs
+            app.state.lookups = None if reads is None else AwaitedLookups(reads)
+            app.state.loop_dbs = loop_dbs
             metrics.use_databases(dbs)
             if settings.workers > 0:
                 pool = WorkerPool(
@@ -116,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: auth.document_credentials(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.metrics = metrics
     app.state.wake_workers = lambda: None
-    app.state.async_reads = app.state.loop_dbs = None
+    app.state.lookups = app.state.loop_dbs = None
     api_errors.install(app)
     # Routes are matched in order, one by one: the most frequent request, a record by its key,
     # is looked for first.
@@ -129,4 +132,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(compat.router, dependencies=[Depends(deps.no_nul_characters)])
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(LookupShortcut, state=app.state, metrics=metrics)
     return app

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from mdhub.core.security import role_allows
 from mdhub.errors import Forbidden, Unauthorized
@@ -56,9 +57,9 @@ def document_credentials(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def presented_secret(request: Request) -> str | None:
+def presented_secret(headers: Headers) -> str | None:
     """The secret a request carries, from whichever accepted header holds it."""
-    header = request.headers.get("authorization")
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
@@ -72,14 +73,14 @@ def presented_secret(request: Request) -> str | None:
             return decoded.partition(":")[2] or None
         raise Unauthorized("unsupported Authorization scheme: use Bearer, token or Basic")
     for name in KEY_HEADERS:
-        if request.headers.get(name):
-            return request.headers[name].strip()
+        if headers.get(name):
+            return headers[name].strip()
     return None
 
 
 async def current_principal(request: Request) -> Principal:
     """The Principal of the request; 401 without a valid credential."""
-    secret = presented_secret(request)
+    secret = presented_secret(request.headers)
     if not secret:
         raise Unauthorized("this needs a credential: a login token or an API key")
     dbs = request.app.state.dbs

@@ -27,18 +27,23 @@ def error_response(
     return JSONResponse(body, status_code=status)
 
 
+def mdhub_error_response(exc: MdhubError) -> JSONResponse:
+    """The answer to one of mdhub's own errors."""
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = AUTHENTICATE
+    elif exc.status == 429:
+        retry = exc.details.get("retry_after_seconds")
+        response.headers["Retry-After"] = str(retry if isinstance(retry, int) else 60)
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one shape."""
 
     @app.exception_handler(MdhubError)
     async def _mdhub(_request: Request, exc: MdhubError) -> JSONResponse:
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = AUTHENTICATE
-        elif exc.status == 429:
-            retry = exc.details.get("retry_after_seconds")
-            response.headers["Retry-After"] = str(retry if isinstance(retry, int) else 60)
-        return response
+        return mdhub_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

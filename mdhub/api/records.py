@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import State
 
 from mdhub.api.auth import Reader
 from mdhub.api.deps import Dbs
@@ -33,15 +34,16 @@ async def get_record(
     ],
 ) -> JSONResponse:
     """One record, with its fields as JSON types (dates and datetimes as ISO 8601 text)."""
-    # The most frequent read runs without a thread: awaited on PostgreSQL, and on SQLite read
-    # here, on connections of the event loop's own (see db.engine.event_loop_reads). Its values
-    # are JSON's already, so the answer is written as it is, not validated again.
-    state = request.app.state
-    if state.async_reads is not None:
-        record = await records.read_record(state.async_reads, principal.workspace, name, key)
-    else:
-        record = records.get_record(state.loop_dbs, principal.workspace, name, key)
-    return JSONResponse(record)
+    # Most lookups are answered before they get here (api.lookup_shortcut), the same way.
+    return JSONResponse(await lookup(request.app.state, principal.workspace, name, key))
+
+
+async def lookup(state: State, workspace: str, name: str, key: str) -> dict[str, Any]:
+    """A record by its key, without a thread: awaited on PostgreSQL, and on SQLite read here,
+    on connections of the event loop's own (see db.engine.event_loop_reads)."""
+    if state.lookups is not None:
+        return await state.lookups.record(workspace, name, key)  # type: ignore[no-any-return]
+    return records.get_record(state.loop_dbs, workspace, name, key)
 
 
 @router.get("/{name}/versions", response_model=VersionList, responses=error_responses(404))

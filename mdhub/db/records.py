@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from mdhub.db.dialect import quote, text_quote
-from mdhub.db.tables import versions
+from mdhub.db.tables import datasets, versions
 
 
 def get_row(
@@ -31,6 +31,22 @@ def pg_row_query(
     where = " AND ".join(f"{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
     sql = f"SELECT {', '.join(_pg_name(c) for c in columns)} FROM {_pg_name(table)} WHERE {where}"
     return sql, {f"k{i}": value for i, value in enumerate(key.values())}
+
+
+def pg_checked_row_query(
+    dataset_id: int, table: str, columns: Sequence[str], key: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """`pg_row_query` that also reads the dataset's version and last change, in the same
+    statement (one snapshot): (version, updated_at, *columns), the columns null when no row
+    has the key; no row when the dataset is gone."""
+    on = " AND ".join(f"r.{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
+    sql = (
+        f"SELECT d.version, d.updated_at, {', '.join(f'r.{_pg_name(c)}' for c in columns)} "
+        f"FROM {_pg_name(datasets.name)} d LEFT JOIN {_pg_name(table)} r ON {on} "
+        "WHERE d.id = %(dataset)s"
+    )
+    params = {f"k{i}": value for i, value in enumerate(key.values())}
+    return sql, {**params, "dataset": dataset_id}
 
 
 def _pg_name(name: str) -> str:

@@ -129,10 +129,11 @@ def lookups_around_a_kill(hub: Hub) -> list[object]:
         reads = AsyncReads(hub.dbs.meta.url.render_as_string(hide_password=False))
         await reads.open()
         try:
-            first = await records.read_record(reads, hub.workspace, "vendors", "V1")
+            lookups = records.AwaitedLookups(reads)
+            first = await lookups.record(hub.workspace, "vendors", "V1")
             assert kill_other_backends(hub) >= 1
             try:
-                second: object = await records.read_record(reads, hub.workspace, "vendors", "V1")
+                second: object = await lookups.record(hub.workspace, "vendors", "V1")
             except psycopg.OperationalError as error:
                 return [first["id"], error]
             return [first["id"], second["id"]]  # type: ignore[index]
