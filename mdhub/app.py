@@ -33,12 +33,11 @@ from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.api.lookup_shortcut import LookupShortcut
 from mdhub.config import Settings
 from mdhub.db import migrate
-from mdhub.db.async_reads import AsyncReads
-from mdhub.db.engine import Databases, event_loop_reads, open_databases
+from mdhub.db.engine import Databases, open_databases
 from mdhub.ingest.job import STAT_NAMES
 from mdhub.observability.metrics import Metrics, MetricsMiddleware
 from mdhub.services import accounts, job_views
-from mdhub.services.records import AwaitedLookups
+from mdhub.services.lookups import RecordLookups, lookup_store
 from mdhub.storage import open_storage
 from mdhub.worker.pool import OnFinished, WorkerOptions, WorkerPool
 
@@ -74,8 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dbs = open_databases(settings.database_url)
         pool = None
-        reads = AsyncReads(settings.database_url) if dbs.kind == "postgresql" else None
-        loop_dbs = event_loop_reads(dbs)
+        lookups = RecordLookups(lookup_store(dbs, settings.database_url))
         try:
             migrate.ensure_ready(dbs)
             generated = accounts.ensure_admin(dbs, settings.admin_password)
@@ -83,10 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 announce_admin_password(generated)
             storage = open_storage(settings.storage_url)
             app.state.dbs, app.state.storage, app.state.settings = dbs, storage, settings
-            if reads is not None:
-                await reads.open()
-            app.state.lookups = None if reads is None else AwaitedLookups(reads)
-            app.state.loop_dbs = loop_dbs
+            await lookups.open()
+            app.state.lookups = lookups
             metrics.use_databases(dbs)
             if settings.workers > 0:
                 pool = WorkerPool(
@@ -102,11 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if pool is not None:
                 pool.stop()
-            if reads is not None:
-                await reads.close()
-            if loop_dbs is not None:
-                loop_dbs.meta_reads.dispose()
-                loop_dbs.data_reads.dispose()
+            await lookups.close()
             metrics.use_databases(None)
             dbs.dispose()
 
@@ -119,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: auth.document_credentials(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.metrics = metrics
     app.state.wake_workers = lambda: None
-    app.state.lookups = app.state.loop_dbs = None
+    app.state.lookups = None
     api_errors.install(app)
     # Routes are matched in order, one by one: the most frequent request, a record by its key,
     # is looked for first.

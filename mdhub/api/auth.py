@@ -8,8 +8,10 @@ The workspace is the credential's: there is no workspace in the paths.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,11 +19,14 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from mdhub.core.security import role_allows
+from mdhub.db.engine import Databases
 from mdhub.errors import Forbidden, Unauthorized
 from mdhub.services import sessions
 from mdhub.services.sessions import Principal
 
 KEY_HEADERS = ("x-api-key", "ocp-apim-subscription-key")
+
+log = logging.getLogger(__name__)
 
 # The accepted credentials as the OpenAPI document declares them (and /docs offers them). They
 # are declared there, not as FastAPI security dependencies: parsing is ours (presented_secret),
@@ -84,12 +89,33 @@ async def current_principal(request: Request) -> Principal:
     if not secret:
         raise Unauthorized("this needs a credential: a login token or an API key")
     dbs = request.app.state.dbs
-    # A credential seen a moment ago is answered here, without a thread or the store.
-    principal = sessions.cached_principal(dbs, secret)
+    principal = remembered_principal(dbs, secret)
     if principal is None:
         principal = await run_in_threadpool(sessions.authenticate, dbs, secret)
     request.state.principal = principal
     return principal
+
+
+def remembered_principal(dbs: Databases, secret: str) -> Principal | None:
+    """The Principal of a credential seen a moment ago, without a thread or the store; None
+    when the store must be asked. One seen a while ago is checked again in the background
+    meanwhile, so that a busy client's credential does not lapse for all its requests at once.
+    """
+    principal = sessions.cached_principal(dbs, secret)
+    if principal is not None and sessions.renewal_due(dbs, secret):
+        renewal = asyncio.ensure_future(run_in_threadpool(sessions.renew, dbs, secret))
+        _renewals.add(renewal)
+        renewal.add_done_callback(_renewed)
+    return principal
+
+
+_renewals: set[asyncio.Future[None]] = set()  # held until done (the loop keeps weak references)
+
+
+def _renewed(renewal: asyncio.Future[None]) -> None:
+    _renewals.discard(renewal)
+    if not renewal.cancelled() and renewal.exception() is not None:
+        log.warning("a credential could not be checked again: %s", renewal.exception())
 
 
 class RequireRole:

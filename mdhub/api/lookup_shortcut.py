@@ -1,7 +1,7 @@
 """The most frequent request, a record by its key, answered before the framework sees it.
 
 Routing, dependency solving and validation cost more than the lookup itself. A lookup whose
-credential was checked a moment ago (`sessions.cached_principal`) is answered here, the
+credential was checked a moment ago (`auth.remembered_principal`) is answered here, the
 record or mdhub's error (no such record or dataset, a malformed key) just as the route
 (`api.records.get_record`) answers it. Every other request goes on to the app: another path
 or method, a query string, a credential to check against the store or without the role.
@@ -16,13 +16,12 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mdhub.api.auth import presented_secret
+from mdhub.api.auth import presented_secret, remembered_principal
 from mdhub.api.errors import mdhub_error_response
 from mdhub.api.records import lookup
 from mdhub.core.security import role_allows
 from mdhub.errors import MdhubError
 from mdhub.observability.metrics import Metrics
-from mdhub.services import sessions
 
 # The route's path (with its API prefix), as metrics name it.
 ROUTE = "/api/v1/datasets/{name}/records/{key:path}"
@@ -56,7 +55,7 @@ class LookupShortcut:
             secret = presented_secret(Headers(scope=scope))
         except MdhubError:
             return None
-        principal = sessions.cached_principal(self.state.dbs, secret) if secret else None
+        principal = remembered_principal(self.state.dbs, secret) if secret else None
         if principal is None or not role_allows(principal.role, "reader"):
             return None
         try:

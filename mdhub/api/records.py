@@ -39,11 +39,8 @@ async def get_record(
 
 
 async def lookup(state: State, workspace: str, name: str, key: str) -> dict[str, Any]:
-    """A record by its key, without a thread: awaited on PostgreSQL, and on SQLite read here,
-    on connections of the event loop's own (see db.engine.event_loop_reads)."""
-    if state.lookups is not None:
-        return await state.lookups.record(workspace, name, key)  # type: ignore[no-any-return]
-    return records.get_record(state.loop_dbs, workspace, name, key)
+    """A record by its key (see services.lookups)."""
+    return await state.lookups.record(workspace, name, key)  # type: ignore[no-any-return]
 
 
 @router.get("/{name}/versions", response_model=VersionList, responses=error_responses(404))

@@ -7,13 +7,13 @@ holding the dataset file's write lock never stalls job submission or status upda
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool, QueuePool, SingletonThreadPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from mdhub.db.filters import sqlite_regexp
 from mdhub.errors import InvalidRequest
@@ -46,26 +46,22 @@ class Databases:
     """The engines mdhub works with: the metadata and dataset stores, and their engines for
     reads; `kind` is "sqlite" or "postgresql".
 
-    Reads of one statement each (a dataset's description, a record) go through
-    `read_meta()`/`read_data()`, engines of their own: on PostgreSQL in autocommit (no BEGIN and
-    ROLLBACK round trips around the statement), on SQLite pooled (the writers' connections are
-    opened per unit of work, so that no temporary table outlives it) in a plain deferred
-    transaction, which takes no write lock."""
+    Reads of one statement each (a dataset's description) go through `read_meta()`, an engine
+    of its own: on PostgreSQL in autocommit (no BEGIN and ROLLBACK round trips around the
+    statement), on SQLite pooled (the writers' connections are opened per unit of work, so that
+    no temporary table outlives it) in a plain deferred transaction, which takes no write lock.
+    Record lookups have connections of their own (mdhub.services.lookups)."""
 
     meta: Engine
     data: Engine
     kind: str
     meta_reads: Engine
-    data_reads: Engine
 
     def read_meta(self) -> Connection:
         return self.meta_reads.connect()
 
-    def read_data(self) -> Connection:
-        return self.data_reads.connect()
-
     def dispose(self) -> None:
-        for engine in {self.meta, self.data, self.meta_reads, self.data_reads}:
+        for engine in {self.meta, self.data, self.meta_reads}:
             engine.dispose()
 
 
@@ -94,11 +90,10 @@ def open_databases(database_url: str) -> Databases:
         # takes the write lock up front, so they queue on busy_timeout instead of failing.
         data_path = data_file_for(meta_path)
         return Databases(
-            meta=_sqlite_engine(meta_path, begin="BEGIN IMMEDIATE", poolclass=NullPool),
-            data=_sqlite_engine(data_path, begin="BEGIN", poolclass=NullPool),
+            meta=sqlite_engine(meta_path, begin="BEGIN IMMEDIATE", poolclass=NullPool),
+            data=sqlite_engine(data_path, begin="BEGIN", poolclass=NullPool),
             kind="sqlite",
-            meta_reads=_sqlite_engine(meta_path, begin="BEGIN", **SQLITE_READ_POOL),
-            data_reads=_sqlite_engine(data_path, begin="BEGIN", **SQLITE_READ_POOL),
+            meta_reads=sqlite_engine(meta_path, begin="BEGIN", **SQLITE_READ_POOL),
         )
     if url.get_backend_name() == "postgresql":
         engine = _pg_engine(
@@ -115,27 +110,9 @@ def open_databases(database_url: str) -> Databases:
             max_overflow=PG_READ_POOL_OVERFLOW,
             isolation_level="AUTOCOMMIT",
         )
-        return Databases(
-            meta=engine, data=engine, kind="postgresql", meta_reads=reads, data_reads=reads
-        )
+        return Databases(meta=engine, data=engine, kind="postgresql", meta_reads=reads)
     raise InvalidRequest(
         f"unsupported database '{url.get_backend_name()}': use sqlite or postgresql"
-    )
-
-
-def event_loop_reads(dbs: Databases) -> Databases | None:
-    """SQLite: the same stores with read engines of their own, for reads run on the event
-    loop's thread itself. An indexed read of a local file costs less than handing it to a
-    thread, and in WAL mode it never waits for a writer; these engines keep one connection per
-    thread (the loop's), so it never waits for the threads' pool either. None on PostgreSQL,
-    whose reads are awaited instead (mdhub.db.async_reads)."""
-    if dbs.kind != "sqlite":
-        return None
-    meta_path, data_path = (Path(str(e.url.database)) for e in (dbs.meta_reads, dbs.data_reads))
-    return replace(
-        dbs,
-        meta_reads=_sqlite_engine(meta_path, begin="BEGIN", poolclass=SingletonThreadPool),
-        data_reads=_sqlite_engine(data_path, begin="BEGIN", poolclass=SingletonThreadPool),
     )
 
 
@@ -180,7 +157,7 @@ def _escape_percents(
     return statement, parameters
 
 
-def _sqlite_engine(path: Path, *, begin: str, **pool: Any) -> Engine:
+def sqlite_engine(path: Path, *, begin: str, **pool: Any) -> Engine:
     """With NullPool each connection is opened for one unit of work. Pooled (for reads, where
     opening the file and setting the pragmas costs more than the read), a connection serves
     one thread at a time, which SQLite allows across threads."""

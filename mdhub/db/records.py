@@ -11,23 +11,30 @@ from mdhub.db.dialect import quote, text_quote
 from mdhub.db.tables import datasets, versions
 
 
-def get_row(
-    conn: Connection, table: str, columns: Sequence[str], key: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The row whose key columns equal `key` (values in the form the store holds), or None."""
-    where = " AND ".join(f"{text_quote(name)} = :k{i}" for i, name in enumerate(key))
+def sqlite_row_query(
+    table: str, columns: Sequence[str], key: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """SQLite: the statement of the row whose key columns equal `key` (values in the form the
+    store holds), with `:name` placeholders, and its values."""
+    where = " AND ".join(f"{quote(name)} = :k{i}" for i, name in enumerate(key))
+    sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)} WHERE {where}"
+    return sql, {f"k{i}": value for i, value in enumerate(key.values())}
+
+
+def sqlite_stamp_query(workspace: str, name: str) -> tuple[str, dict[str, Any]]:
+    """SQLite: the statement of a dataset's id, version and last change (one row, or none when
+    there is no such dataset), and its values."""
     sql = (
-        f"SELECT {', '.join(text_quote(c) for c in columns)} FROM {text_quote(table)} WHERE {where}"
+        "SELECT d.id, d.version, d.updated_at FROM datasets d "
+        "JOIN workspaces w ON w.id = d.workspace_id WHERE w.name = :workspace AND d.name = :name"
     )
-    params = {f"k{i}": value for i, value in enumerate(key.values())}
-    row = conn.execute(text(sql), params).first()
-    return None if row is None else dict(zip(columns, row, strict=True))
+    return sql, {"workspace": workspace, "name": name}
 
 
 def pg_row_query(
     table: str, columns: Sequence[str], key: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    """`get_row`'s statement as psycopg's own SQL (`%(name)s` placeholders), and its values."""
+    """`sqlite_row_query` in psycopg's own SQL (`%(name)s` placeholders)."""
     where = " AND ".join(f"{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
     sql = f"SELECT {', '.join(_pg_name(c) for c in columns)} FROM {_pg_name(table)} WHERE {where}"
     return sql, {f"k{i}": value for i, value in enumerate(key.values())}
@@ -37,11 +44,13 @@ def pg_checked_row_query(
     dataset_id: int, table: str, columns: Sequence[str], key: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """`pg_row_query` that also reads the dataset's version and last change, in the same
-    statement (one snapshot): (version, updated_at, *columns), the columns null when no row
-    has the key; no row when the dataset is gone."""
+    statement (one snapshot): (version, updated_at, found, *columns), `found` false and the
+    columns null when no row has the key; no row when the dataset is gone."""
     on = " AND ".join(f"r.{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
+    found = f"r.{_pg_name(next(iter(key)))} IS NOT NULL"  # a key column: never null in a row
     sql = (
-        f"SELECT d.version, d.updated_at, {', '.join(f'r.{_pg_name(c)}' for c in columns)} "
+        f"SELECT d.version, d.updated_at, {found}, "
+        f"{', '.join(f'r.{_pg_name(c)}' for c in columns)} "
         f"FROM {_pg_name(datasets.name)} d LEFT JOIN {_pg_name(table)} r ON {on} "
         "WHERE d.id = %(dataset)s"
     )

@@ -3,6 +3,7 @@ or an API key — into the Principal a request acts as (invariant 8)."""
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -68,10 +69,10 @@ class CredentialCache:
     seen: the cache then only shortens its life.
     """
 
-    def __init__(self, engine: Engine, seconds: float = CREDENTIAL_CACHE_SECONDS) -> None:
-        self.seconds = seconds
+    def __init__(self, engine: Engine, seconds: float | None = None) -> None:
+        self.seconds = CREDENTIAL_CACHE_SECONDS if seconds is None else seconds
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, Principal, float]] = {}  # until, who, renew at
         self._epoch = 0  # changes whenever a credential write is over
         self._writing = 0  # connections holding a credential write not yet returned
         event.listen(engine, "after_cursor_execute", self._after_cursor_execute)
@@ -107,6 +108,21 @@ class CredentialCache:
             return None
         return found[1]
 
+    def renewal_due(self, digest: str) -> bool:
+        """Whether the entry has lived half its time with no renewal asked for yet (asking is
+        this call: it says so once per entry). Renewing it then, while it still answers,
+        spares a busy client's requests from all finding it gone at once."""
+        with self._lock:
+            found = self._entries.get(digest)
+            if found is None or found[2] > time.monotonic():
+                return False
+            self._entries[digest] = (found[0], found[1], math.inf)
+            return True
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
     def put(
         self, digest: str, principal: Principal, *, epoch: int, expires_at: datetime | None
     ) -> None:
@@ -114,7 +130,8 @@ class CredentialCache:
         seconds = self.seconds
         if expires_at is not None:
             seconds = min(seconds, (times.utc(expires_at) - times.now()).total_seconds())
-        until = time.monotonic() + seconds
+        now = time.monotonic()
+        until, renew_at = now + seconds, now + seconds / 2
         with self._lock:
             if self._writing or epoch != self._epoch or seconds <= 0:
                 return
@@ -123,7 +140,7 @@ class CredentialCache:
                 self._entries = {d: e for d, e in self._entries.items() if e[0] > now}
                 if len(self._entries) >= CREDENTIAL_CACHE_MAX_ENTRIES:
                     return
-            self._entries[digest] = (until, principal)
+            self._entries[digest] = (until, principal, renew_at)
 
 
 _caches: weakref.WeakKeyDictionary[Engine, CredentialCache] = weakref.WeakKeyDictionary()
@@ -278,6 +295,25 @@ def cached_principal(dbs: Databases, secret: str) -> Principal | None:
 
 def authenticate(dbs: Databases, secret: str) -> Principal:
     """The Principal behind a login token or API key; Unauthorized when there is none."""
+    cached = cached_principal(dbs, secret)
+    return cached if cached is not None else _read_and_remember(dbs, secret)
+
+
+def renewal_due(dbs: Databases, secret: str) -> bool:
+    """Whether a remembered credential should be checked again now (see `renew`)."""
+    return credential_cache(dbs).renewal_due(security.digest(secret))
+
+
+def renew(dbs: Databases, secret: str) -> None:
+    """Check a remembered credential against the store again and remember it anew, or forget
+    it when it is no longer valid."""
+    try:
+        _read_and_remember(dbs, secret)
+    except Unauthorized:
+        credential_cache(dbs).forget(security.digest(secret))
+
+
+def _read_and_remember(dbs: Databases, secret: str) -> Principal:
     read: Callable[[Databases, str], tuple[Principal, datetime | None]]
     if secret.startswith(TOKEN_PREFIX):
         read = _from_session
@@ -287,9 +323,6 @@ def authenticate(dbs: Databases, secret: str) -> Principal:
         raise Unauthorized("invalid credential")
     digest = security.digest(secret)
     cache = credential_cache(dbs)
-    cached = cache.get(digest)
-    if cached is not None:
-        return cached
     epoch = cache.epoch()
     principal, expires_at = read(dbs, digest)
     cache.put(digest, principal, epoch=epoch, expires_at=expires_at)

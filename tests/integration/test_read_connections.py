@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from mdhub.db import async_reads
 from mdhub.db import engine as db_engine
 from mdhub.db.async_reads import AsyncReads
-from mdhub.db.engine import Databases, event_loop_reads
-from mdhub.services import records
+from mdhub.db.loop_reads import LoopReads
+from mdhub.services.datasets import Dataset, get_dataset
 from mdhub.services.hub import Hub
+from mdhub.services.lookups import AwaitedStore, LoopStore, RecordLookups
 from tests.helpers import VENDORS_SCHEMA, write_csv
 
 DEADLINE_SECONDS = 10.0
@@ -33,8 +34,15 @@ def loaded(hub: Hub, tmp_path: Path) -> Hub:
     return hub
 
 
-def lookup(hub: Hub, dbs: Databases | None = None) -> dict[str, object]:
-    return records.get_record(dbs or hub.dbs, hub.workspace, "vendors", "V1")
+def describe(hub: Hub) -> Dataset:
+    """The dataset's description, read through the threads' pooled read engine."""
+    return get_dataset(hub.dbs, hub.workspace, "vendors")
+
+
+def look_up(hub: Hub, reads: LoopReads) -> dict[str, object]:
+    """A record read on the loop's own connections (SQLite)."""
+    lookups = RecordLookups(LoopStore(reads))
+    return asyncio.run(lookups.record(hub.workspace, "vendors", "V1"))
 
 
 def test_reads_answer_while_both_sqlite_files_are_write_locked(loaded: Hub) -> None:
@@ -44,41 +52,51 @@ def test_reads_answer_while_both_sqlite_files_are_write_locked(loaded: Hub) -> N
     with loaded.dbs.meta.begin() as meta, loaded.dbs.data.begin() as data:
         meta.exec_driver_sql("UPDATE datasets SET updated_at = updated_at")
         data.exec_driver_sql("CREATE TABLE held_lock (x INTEGER)")
-        answered: list[dict[str, object]] = []
+        answered: list[object] = []
 
         def read() -> None:
-            for dbs in (loaded.dbs, event_loop_reads(loaded.dbs)):
-                answered.append(lookup(loaded, dbs))
+            answered.append(describe(loaded).name)
+            reads = LoopReads(loaded.dbs)
+            try:
+                answered.append(look_up(loaded, reads)["id"])
+            finally:
+                reads.close()
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         reader.join(DEADLINE_SECONDS)  # a reader waiting for the lock would take 60 s
-        assert [found["id"] for found in answered] == ["V1", "V1"]
+        assert answered == ["vendors", "V1"]
 
 
 def test_pooled_read_connections_keep_no_transaction_open(loaded: Hub) -> None:
     for _ in range(3):
-        assert lookup(loaded)["name"] == "Vendor 1"
-    # A writer after the reads gets its lock at once: no pooled reader holds a snapshot open
-    # (on SQLite one would keep the WAL from being checkpointed past it).
-    with loaded.dbs.data.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE after_reads (x INTEGER)")
-    assert lookup(loaded)["qty"] == 1
+        assert describe(loaded).schema_policy == "reject"
+    # A writer after the reads gets its lock at once, and the next read sees what it wrote: no
+    # pooled reader holds a snapshot open (on SQLite one would keep the WAL from being
+    # checkpointed past it).
+    with loaded.dbs.meta.begin() as conn:
+        conn.exec_driver_sql("UPDATE datasets SET schema_policy = 'add'")
+    assert describe(loaded).schema_policy == "add"
 
 
-def test_event_loop_reads_keep_one_connection_and_no_transaction_open(loaded: Hub) -> None:
-    loop_dbs = event_loop_reads(loaded.dbs)
-    if loop_dbs is None:
+def test_loop_reads_keep_one_connection_per_file_and_no_transaction_open(loaded: Hub) -> None:
+    if loaded.dbs.kind != "sqlite":
         pytest.skip("PostgreSQL reads are awaited, not run on the loop")
+    reads = LoopReads(loaded.dbs)
     held = set()
-    for _ in range(3):
-        assert lookup(loaded, loop_dbs)["name"] == "Vendor 1"
-        for engine in (loop_dbs.meta_reads, loop_dbs.data_reads):
-            with engine.connect() as conn:
-                driver = conn.connection.dbapi_connection
-                assert driver is not None and not driver.in_transaction
-                held.add(id(driver))
-    assert len(held) == 2  # one connection per file, kept
+    try:
+        for _ in range(3):
+            assert look_up(loaded, reads)["name"] == "Vendor 1"
+            drivers = list(reads._connections.values())
+            with reads.dbs.meta_reads.connect() as conn:
+                drivers.append(conn.connection.dbapi_connection)
+            assert all(d is not None and not d.in_transaction for d in drivers)
+            held.update(id(d) for d in drivers)
+        assert len(held) == 3  # one of the driver's per file and the engine's, kept
+        with loaded.dbs.data.begin() as conn:  # and nothing holds the data file
+            conn.exec_driver_sql("CREATE TABLE after_reads (x INTEGER)")
+    finally:
+        reads.close()
 
 
 @pytest.fixture
@@ -102,23 +120,23 @@ def kill_other_backends(hub: Hub) -> int:
 def test_an_idle_pooled_connection_killed_by_the_server_is_replaced(
     pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert lookup(pg_hub)["id"] == "V1"  # the pool now holds a connection
+    assert describe(pg_hub).name == "vendors"  # the pool now holds a connection
     assert kill_other_backends(pg_hub) >= 1
     monkeypatch.setattr(db_engine, "PG_PING_AFTER_IDLE_SECONDS", 0.0)
-    assert lookup(pg_hub)["id"] == "V1"
+    assert describe(pg_hub).name == "vendors"
 
 
 def test_without_the_idle_check_a_killed_connection_fails_its_request(
     pg_hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check above is what saves the request: without it the dead connection is used."""
-    assert lookup(pg_hub)["id"] == "V1"
+    assert describe(pg_hub).name == "vendors"
     assert kill_other_backends(pg_hub) >= 1
     monkeypatch.setattr(db_engine, "PG_PING_AFTER_IDLE_SECONDS", 3600.0)
     with pytest.raises(DBAPIError) as failed:
-        lookup(pg_hub)
+        describe(pg_hub)
     assert failed.value.connection_invalidated
-    assert lookup(pg_hub)["id"] == "V1"  # the pool dropped it: the next request reconnects
+    assert describe(pg_hub).name == "vendors"  # the pool dropped it: the next request reconnects
 
 
 def lookups_around_a_kill(hub: Hub) -> list[object]:
@@ -129,7 +147,7 @@ def lookups_around_a_kill(hub: Hub) -> list[object]:
         reads = AsyncReads(hub.dbs.meta.url.render_as_string(hide_password=False))
         await reads.open()
         try:
-            lookups = records.AwaitedLookups(reads)
+            lookups = RecordLookups(AwaitedStore(reads))
             first = await lookups.record(hub.workspace, "vendors", "V1")
             assert kill_other_backends(hub) >= 1
             try:
