@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import pq
 from sqlalchemy import Connection, func, select
@@ -25,9 +24,6 @@ from mdhub.core.schema import Field
 from mdhub.db.dataset_tables import table_exists
 from mdhub.db.dialect import quote, quote_list
 from mdhub.db.tables import versions
-
-SQLITE_BATCH_ROWS = 8192
-_TIME_PREFIX = pa.scalar("1970-01-01T", pa.string())
 
 
 @dataclass(frozen=True)
@@ -158,33 +154,3 @@ def pg_batches(
     )
     for chunk in copy_chunks(conn, sql, chunk_bytes):
         yield from pacsv.read_csv(io.BytesIO(chunk), read, parse, convert).to_batches()
-
-
-def sqlite_batches(
-    conn: Connection, table: str, schema: pa.Schema, keys: Sequence[str]
-) -> Generator[pa.RecordBatch, None, None]:
-    """SQLite: the table's rows as Arrow batches of `schema`'s types."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_select(table, quote_list(schema.names), keys))
-        while rows := cursor.fetchmany(SQLITE_BATCH_ROWS):
-            columns = zip(*rows, strict=True)
-            arrays = [
-                _from_sqlite(list(values), kind)
-                for values, kind in zip(columns, schema.types, strict=True)
-            ]
-            yield pa.record_batch(arrays, schema=schema)
-    finally:
-        cursor.close()
-
-
-def _from_sqlite(values: list[Any], kind: pa.DataType) -> pa.Array:
-    """Stored SQLite values as an Arrow array of `kind`."""
-    if pa.types.is_boolean(kind):
-        return pc.cast(pa.array(values, pa.int64()), kind)
-    if pa.types.is_time(kind):
-        stamps = pc.binary_join_element_wise(_TIME_PREFIX, pa.array(values, pa.string()), "")
-        return pc.cast(pc.cast(stamps, pa.timestamp("us")), kind)
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return pc.cast(pa.array(values, pa.string()), kind)
-    return pa.array(values, kind)

@@ -15,14 +15,17 @@ import json
 import zlib
 from collections.abc import Generator, Sequence
 from contextlib import ExitStack, closing
+from pathlib import Path
 
 import pyarrow as pa
 from sqlalchemy import Connection
 
 from mdhub.core.schema import Field, Schema
 from mdhub.db import export as db_export
+from mdhub.db import sqlite_arrow
 from mdhub.db.engine import Databases
 from mdhub.db.snapshots import snapshot
+from mdhub.db.sqlite_arrow import SnapshotMoved
 from mdhub.errors import InvalidRequest
 from mdhub.ingest.convert import canonical_json, custom_format
 from mdhub.ingest.model import ARROW_TYPES
@@ -47,6 +50,8 @@ JSON_TYPES = ("object", "array")
 GZIP_LEVEL = 1
 CSV_CHUNK_BYTES = 256 * 1024
 BATCH_CHUNK_BYTES = 1024 * 1024
+# Times an export starts again when jobs keep committing while it starts (SQLite).
+SNAPSHOT_ATTEMPTS = 5
 
 
 class ExportStream(SnapshotStream):
@@ -72,6 +77,15 @@ def open_export(
             {"format": format, "formats": list(FORMATS)},
         )
     dataset = get_dataset(dbs, workspace, name)
+    for _ in range(SNAPSHOT_ATTEMPTS - 1):
+        try:
+            return _opened(dbs, dataset, fmt, gzip=gzip)
+        except SnapshotMoved:
+            continue  # a job committed while the export started: start again
+    return _opened(dbs, dataset, fmt, gzip=gzip)
+
+
+def _opened(dbs: Databases, dataset: Dataset, fmt: Format, *, gzip: bool) -> ExportStream:
     stack = ExitStack()
     try:
         conn = stack.enter_context(snapshot(dbs))
@@ -81,7 +95,7 @@ def open_export(
             if state.schema
             else dataset.schema
         )
-        chunks = _encoded(dbs.kind, conn, dataset, schema, state.has_table, fmt)
+        chunks = _encoded(dbs, conn, dataset, schema, state, fmt)
         if gzip:
             chunks = gzip_chunks(chunks)
         stack.callback(chunks.close)
@@ -108,25 +122,23 @@ def gzip_chunks(chunks: Chunks) -> Chunks:
 
 
 def _encoded(
-    kind: str,
+    dbs: Databases,
     conn: Connection,
     dataset: Dataset,
     schema: Schema | None,
-    exists: bool,
+    state: db_export.SnapshotState,
     fmt: Format,
 ) -> Chunks:
     """The export's bytes; a CSV header comes with the first rows, so that a failure to read
     them is an error answer rather than a cut stream."""
     fields = schema.fields if schema is not None else ()
     null = schema.missing_values[0] if schema is not None and schema.missing_values else ""
-    table, keys = dataset.table_name, dataset.keys
-    if fmt.name == "csv" and exists and kind == "postgresql" and _server_writes_csv(fields, null):
-        body = db_export.copy_chunks(
-            conn, db_export.csv_query(table, fields, keys, null), CSV_CHUNK_BYTES
-        )
+    pg_csv = fmt.name == "csv" and state.has_table and dbs.kind == "postgresql"
+    if pg_csv and _server_writes_csv(fields, null):
+        query = db_export.csv_query(dataset.table_name, fields, dataset.keys, null)
+        body = db_export.copy_chunks(conn, query, CSV_CHUNK_BYTES)
     else:
-        batches = _batches(kind, conn, table, fields, keys, read=exists)
-        body = _written(fmt, fields, null, batches)
+        body = _written(fmt, fields, null, _batches(dbs, conn, dataset, fields, state))
     with closing(body):
         if first := (csv_header(fields) if fmt.name == "csv" else b"") + next(body, b""):
             yield first
@@ -148,19 +160,25 @@ def _written(
 
 
 def _batches(
-    kind: str,
+    dbs: Databases,
     conn: Connection,
-    table: str,
+    dataset: Dataset,
     fields: Sequence[Field],
-    keys: Sequence[str],
-    *,
-    read: bool,
+    state: db_export.SnapshotState,
 ) -> Generator[pa.RecordBatch, None, None]:
     schema = arrow_schema(fields)
-    if not read or not fields:
+    if not state.has_table or not fields:
         return
-    if kind == "sqlite":
-        yield from db_export.sqlite_batches(conn, table, schema, keys)
+    table, keys = dataset.table_name, dataset.keys
+    if dbs.kind == "sqlite":
+        yield from sqlite_arrow.read_batches(
+            Path(str(dbs.data.url.database)),
+            table,
+            schema,
+            keys,
+            dataset_id=dataset.id,
+            version=state.version,
+        )
         return
     objects = [i for i, f in enumerate(fields) if f.type in JSON_TYPES]
     for batch in db_export.pg_batches(conn, table, schema, keys, BATCH_CHUNK_BYTES):

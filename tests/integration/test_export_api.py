@@ -29,9 +29,11 @@ from starlette.requests import ClientDisconnect
 
 from mdhub.app import create_app
 from mdhub.config import Settings
+from mdhub.db import export as db_export
 from mdhub.db.engine import data_file_for
 from mdhub.services import api_keys, workspaces
 from mdhub.services import export as export_service
+from mdhub.services.hub import Hub
 from tests.helpers import VENDORS_SCHEMA
 from tests.integration.test_api import API, JOB_TIMEOUT, POLL_SECONDS, assert_error, push, stats
 from tests.integration.test_records_api import (
@@ -627,6 +629,46 @@ def test_a_stream_is_one_snapshot_while_a_job_commits(settings: Settings, fmt: s
         assert int(after.headers["x-mdhub-version"]) == job["version"]
         assert b"K039960" not in after.content and b"K040999" in after.content
         assert b"changed 39961" in after.content
+
+    serve(settings, body)
+
+
+def test_an_export_is_one_snapshot_when_a_job_commits_as_it_starts(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job commits right after the export read the dataset's version: the export holds the
+    rows of the version it names (on SQLite, whose rows are read on a connection of their
+    own, it starts again)."""
+
+    async def body(app: FastAPI, client: httpx.AsyncClient, foreign: httpx.AsyncClient) -> None:
+        await create(client, "moving", VENDORS_SCHEMA)
+        job = await push(client, "moving", stream_rows((i, "name") for i in range(50)), "a.csv")
+        before = await download(client, "moving")
+        started: list[int] = []
+        read_state = db_export.snapshot_state
+
+        def state_then_a_job(conn: Any, dataset_id: int, table: str) -> db_export.SnapshotState:
+            state = read_state(conn, dataset_id, table)
+            started.append(state.version)
+            if len(started) == 1:  # another writer commits, as a worker would
+                changed = tmp_path / "b.csv"
+                changed.write_bytes(stream_rows((i, "changed") for i in range(50)))
+                with Hub.open(settings) as hub:
+                    assert hub.apply("moving", changed)["status"] == "succeeded"
+            return state
+
+        monkeypatch.setattr(db_export, "snapshot_state", state_then_a_job)
+        exported = await download(client, "moving")
+        monkeypatch.undo()
+        after = await download(client, "moving")
+        assert after.content != before.content
+        version = int(exported.headers["x-mdhub-version"])
+        assert version in (job["version"], job["version"] + 1)
+        expected = before if version == job["version"] else after
+        assert exported.content == expected.content
+        if app.state.dbs.kind == "sqlite":
+            assert started == [job["version"], job["version"] + 1]
+            assert exported.content == after.content
 
     serve(settings, body)
 
