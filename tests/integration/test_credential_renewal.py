@@ -11,14 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from mdhub.app import create_app
 from mdhub.config import Settings
 from mdhub.core import security
 from mdhub.db.engine import open_databases
 from mdhub.services import api_keys, sessions
 from mdhub.services.sessions import CredentialCache, Principal
-from tests.integration.test_lookup_shortcut import VENDORS, remembered
-from tests.integration.test_records_api import create, load, record_url
+from tests.integration.test_lookup_shortcut import remembered, serve
+from tests.integration.test_records_api import record_url
 
 LIFE_SECONDS = 0.6
 DEADLINE_SECONDS = 10.0
@@ -44,30 +43,12 @@ def test_a_renewal_is_due_once_past_half_the_life(settings: Settings) -> None:
         dbs.dispose()
 
 
-def serve(settings: Settings, body: object) -> None:
-    async def main() -> None:
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            admin = api_keys.create_key(app.state.dbs, "default", "tests", "admin")["key"]
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport,
-                base_url="http://test",
-                headers={"Authorization": f"Bearer {admin}"},
-            ) as client:
-                await create(client, "vendors", VENDORS)
-                await load(client, "vendors", [{"id": "V1", "n": "1"}])
-                await body(app, client)  # type: ignore[operator]
-
-    asyncio.run(main())
-
-
 def test_a_busy_clients_credential_never_lapses_and_a_revocation_is_seen(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sessions, "CREDENTIAL_CACHE_SECONDS", LIFE_SECONDS)
 
-    async def body(app: FastAPI, client: httpx.AsyncClient) -> None:
+    async def body(app: FastAPI, client: httpx.AsyncClient, reader: str) -> None:
         created = api_keys.create_key(app.state.dbs, "default", "busy", "reader")
         credential = await remembered(app, client, created["key"])
         digest = security.digest(created["key"])
