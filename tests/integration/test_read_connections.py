@@ -6,9 +6,12 @@ pool of reads awaited on the event loop alike."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -175,3 +178,73 @@ def test_without_the_idle_check_a_killed_awaited_read_connection_fails(
     first, second = lookups_around_a_kill(pg_hub)
     assert first == "V1"
     assert isinstance(second, psycopg.OperationalError)
+
+
+def awaited(hub: Hub, body: Any, **options: Any) -> Any:
+    """Run `body(reads)` on awaited reads of the hub's (PostgreSQL) database."""
+    if hub.dbs.kind != "postgresql":
+        pytest.skip("SQLite reads are not awaited")
+
+    async def run() -> Any:
+        reads = AsyncReads(hub.dbs.meta.url.render_as_string(hide_password=False), **options)
+        await reads.open()
+        try:
+            return await body(reads)
+        finally:
+            await reads.close()
+
+    return asyncio.run(run())
+
+
+def backends_alive(hub: Hub, pids: set[int]) -> int:
+    url = hub.dbs.meta.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)
+        ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def test_awaited_reads_use_at_most_their_connections_and_close_them(hub: Hub) -> None:
+    async def body(reads: AsyncReads) -> set[int]:
+        statement = "SELECT pg_backend_pid(), pg_sleep(0.05)"
+        rows = await asyncio.gather(*(reads.fetch_one(statement, {}) for _ in range(6)))
+        assert len(rows) == 6
+        return {row[0] for row in rows if row}
+
+    pids = awaited(hub, body, size=2)
+    assert 1 <= len(pids) <= 2
+    started = time.monotonic()
+    while backends_alive(hub, pids):  # closing ends their sessions
+        assert time.monotonic() - started < DEADLINE_SECONDS
+
+
+def test_a_read_cancelled_mid_statement_leaves_no_busy_connection(hub: Hub) -> None:
+    async def body(reads: AsyncReads) -> tuple[object, ...] | None:
+        slow = asyncio.ensure_future(reads.fetch_one(SLOW, {}))
+        started = time.monotonic()
+        while not sleeping(hub):  # under way on the server
+            assert time.monotonic() - started < DEADLINE_SECONDS
+            await asyncio.sleep(0)
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+        row = await reads.fetch_one("SELECT 42", {})
+        while sleeping(hub):  # cancelled on the server too
+            assert time.monotonic() - started < DEADLINE_SECONDS
+        return row
+
+    assert awaited(hub, body, size=1) == (42,)
+
+
+SLOW = "SELECT pg_sleep(30)"
+
+
+def sleeping(hub: Hub) -> bool:
+    """Whether a session runs SLOW."""
+    url = hub.dbs.meta.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'", (SLOW,)
+        ).fetchone()
+    return bool(found and found[0])
