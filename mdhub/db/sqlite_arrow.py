@@ -1,5 +1,5 @@
 """SQLite tables read straight into Arrow, by ADBC's SQLite driver (in C: no Python object per
-value), in a thread of their own that reads one batch ahead of the caller.
+value), in another thread, one batch ahead of the caller.
 
 The rows are read in a read transaction of their own, which must see the caller's snapshot:
 the dataset's newest version, read in both, tells (every change to a dataset's rows is a new
@@ -21,6 +21,10 @@ import pyarrow.compute as pc
 from mdhub.db.dialect import quote, quote_list
 
 BATCH_ROWS = 16_384
+# The one thread that calls the driver, for every export (each call reads one batch, so
+# concurrent exports take turns): a long-lived one, as the C allocator keeps a thread's freed
+# memory for that thread's reuse, and a thread per export would leave some behind each time.
+_READERS = ThreadPoolExecutor(1, thread_name_prefix="mdhub-sqlite-arrow")
 # A read of the whole table needs each page once: a small page cache keeps memory flat.
 PRAGMAS = ("PRAGMA cache_size = -2048", "PRAGMA busy_timeout = 60000")
 _VERSION = "SELECT coalesce(max(version), 0) FROM versions WHERE dataset_id = ?"
@@ -42,28 +46,24 @@ def read_batches(
 ) -> Generator[pa.RecordBatch, None, None]:
     """The table's rows in key order as Arrow batches of `schema`'s types, read in a snapshot
     where the dataset's newest version is `version` (else SnapshotMoved, before any batch)."""
-    # One thread for every call into the driver: a connection stays with the thread it has.
-    with ThreadPoolExecutor(1, thread_name_prefix="mdhub-sqlite-arrow") as reader:
-        conn = reader.submit(_connect, path).result()
-        cursor = conn.cursor()
-        try:
-            seen = reader.submit(_version, cursor, dataset_id).result()
-            if seen != version:
-                raise SnapshotMoved(f"version {seen} where the snapshot has {version}")
-            batches = reader.submit(_rows, cursor, table, schema, keys).result()
-            upcoming = reader.submit(_next, batches)
-            first = True
-            while (batch := upcoming.result()) is not None:
-                upcoming = reader.submit(_next, batches)
-                if first:  # without the row that typed the columns
-                    batch, first = batch.slice(1), False
-                if batch.num_rows:
-                    yield pa.record_batch(
-                        [_typed(c, t) for c, t in zip(batch.columns, schema.types, strict=True)],
-                        schema=schema,
-                    )
-        finally:
-            reader.submit(_close, conn, cursor).result()
+    conn = _READERS.submit(_connect, path).result()
+    cursor = conn.cursor()
+    upcoming = None
+    try:
+        seen = _READERS.submit(_version, cursor, dataset_id).result()
+        if seen != version:
+            raise SnapshotMoved(f"version {seen} where the snapshot has {version}")
+        batches = _READERS.submit(_rows, cursor, table, schema, keys).result()
+        # Without the first row: the one that typed the columns.
+        upcoming = _READERS.submit(_next, batches, schema, skip=1)
+        while (batch := upcoming.result()) is not None:
+            upcoming = _READERS.submit(_next, batches, schema)
+            if batch.num_rows:
+                yield batch
+    finally:
+        if upcoming is not None:
+            upcoming.exception()  # the read under way ends first: one call at a time
+        _READERS.submit(_close, conn, cursor).result()
 
 
 def _connect(path: Path) -> Any:
@@ -107,17 +107,22 @@ def _placeholder(kind: pa.DataType) -> str:
     return "0.0" if pa.types.is_floating(kind) else "''"
 
 
-def _next(batches: pa.RecordBatchReader) -> pa.RecordBatch | None:
+def _next(batches: Any, schema: pa.Schema, *, skip: int = 0) -> pa.RecordBatch | None:
+    """The next batch in `schema`'s types and in Arrow's own memory: the driver's buffers are
+    freed here, in the thread that allocated them, at once (freed in another, the C allocator
+    keeps them aside, and memory would grow with the export)."""
     try:
-        return batches.read_next_batch()
+        batch = batches.read_next_batch().slice(skip)
     except StopIteration:
         return None
+    columns = [_typed(c, t) for c, t in zip(batch.columns, schema.types, strict=True)]
+    return pa.record_batch(columns, schema=schema)
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
     """Stored SQLite values (booleans as 0/1, dates, times and datetimes as ISO 8601 text) as
-    an Arrow array of `kind`."""
+    a new Arrow array of `kind`."""
     if pa.types.is_time(kind):
         stamps = pc.binary_join_element_wise(_TIME_PREFIX, column, "")
         return pc.cast(pc.cast(stamps, pa.timestamp("us")), kind)
-    return column if column.type == kind else pc.cast(column, kind)
+    return pa.concat_arrays([column]) if column.type == kind else pc.cast(column, kind)
