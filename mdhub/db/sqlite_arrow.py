@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote as quote_uri
 
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,6 +66,10 @@ def read_batches(
 
 
 def _connect(path: Path) -> Any:
+    # Imported here, by the first SQLite export: the driver's libraries take some 12 MB that a
+    # process which never exports (a worker, a PostgreSQL server) does not need.
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+
     conn = adbc_sqlite.connect(f"file:{quote_uri(str(path))}?mode=ro")  # autocommit off
     with conn.cursor() as cursor:
         for pragma in PRAGMAS:
