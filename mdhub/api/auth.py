@@ -101,8 +101,8 @@ def remembered_principal(dbs: Databases, secret: str) -> Principal | None:
     when the store must be asked. One seen a while ago is checked again in the background
     meanwhile, so that a busy client's credential does not lapse for all its requests at once.
     """
-    principal = sessions.cached_principal(dbs, secret)
-    if principal is not None and sessions.renewal_due(dbs, secret):
+    principal, renewal_due = sessions.remembered(dbs, secret)
+    if renewal_due:
         renewal = asyncio.ensure_future(run_in_threadpool(sessions.renew, dbs, secret))
         _renewals.add(renewal)
         renewal.add_done_callback(_renewed)

@@ -18,7 +18,7 @@ def sqlite_row_query(
     store holds), with `:name` placeholders, and its values."""
     where = " AND ".join(f"{quote(name)} = :k{i}" for i, name in enumerate(key))
     sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)} WHERE {where}"
-    return sql, {f"k{i}": value for i, value in enumerate(key.values())}
+    return sql, _key_params(key)
 
 
 def sqlite_stamp_query(workspace: str, name: str) -> tuple[str, dict[str, Any]]:
@@ -37,7 +37,7 @@ def pg_row_query(
     """`sqlite_row_query` in psycopg's own SQL (`%(name)s` placeholders)."""
     where = " AND ".join(f"{_pg_name(name)} = %(k{i})s" for i, name in enumerate(key))
     sql = f"SELECT {', '.join(_pg_name(c) for c in columns)} FROM {_pg_name(table)} WHERE {where}"
-    return sql, {f"k{i}": value for i, value in enumerate(key.values())}
+    return sql, _key_params(key)
 
 
 def pg_checked_row_query(
@@ -54,8 +54,12 @@ def pg_checked_row_query(
         f"FROM {_pg_name(datasets.name)} d LEFT JOIN {_pg_name(table)} r ON {on} "
         "WHERE d.id = %(dataset)s"
     )
-    params = {f"k{i}": value for i, value in enumerate(key.values())}
-    return sql, {**params, "dataset": dataset_id}
+    return sql, {**_key_params(key), "dataset": dataset_id}
+
+
+def _key_params(key: dict[str, Any]) -> dict[str, Any]:
+    """The key's values as the statements above name them: k0, k1, …"""
+    return {f"k{i}": value for i, value in enumerate(key.values())}
 
 
 def _pg_name(name: str) -> str:

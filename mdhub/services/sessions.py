@@ -299,9 +299,14 @@ def authenticate(dbs: Databases, secret: str) -> Principal:
     return cached if cached is not None else _read_and_remember(dbs, secret)
 
 
-def renewal_due(dbs: Databases, secret: str) -> bool:
-    """Whether a remembered credential should be checked again now (see `renew`)."""
-    return credential_cache(dbs).renewal_due(security.digest(secret))
+def remembered(dbs: Databases, secret: str) -> tuple[Principal | None, bool]:
+    """`cached_principal`, and whether it is due to be checked again now (see `renew`); the
+    secret digested once, for the requests that need no more."""
+    if not secret.startswith((TOKEN_PREFIX, KEY_PREFIX)):
+        return None, False
+    cache, digest = credential_cache(dbs), security.digest(secret)
+    principal = cache.get(digest)
+    return principal, principal is not None and cache.renewal_due(digest)
 
 
 def renew(dbs: Databases, secret: str) -> None:
