@@ -15,6 +15,18 @@ def _int_env(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool_env(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise ValueError(f"{name} must be true or false, not '{os.environ[name]}'")
+    return raw in _TRUE
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything mdhub needs to know about where it runs.
@@ -36,6 +48,8 @@ class Settings:
     max_decompressed_bytes: int = 100 * 1024**3
     lease_seconds: float = 30.0
     log_format: str = "json"
+    # A log line for each HTTP request (uvicorn's access log).
+    access_log: bool = True
     # Days of change history kept per dataset for `/changes`; 0 keeps it forever.
     change_retention_days: int = DEFAULT_CHANGE_RETENTION_DAYS
 
@@ -67,6 +81,7 @@ class Settings:
             "max_decompressed_bytes": _int_env("MDHUB_MAX_DECOMPRESSED_BYTES", 100 * 1024**3),
             "lease_seconds": float(os.environ.get("MDHUB_LEASE_SECONDS") or 30.0),
             "log_format": os.environ.get("MDHUB_LOG_FORMAT") or "json",
+            "access_log": _bool_env("MDHUB_ACCESS_LOG", True),
             "change_retention_days": _int_env(
                 "MDHUB_CHANGE_RETENTION_DAYS", DEFAULT_CHANGE_RETENTION_DAYS
             ),

@@ -34,6 +34,7 @@ def serve(settings: Settings, *, log_config: dict[str, Any], log_level: str) -> 
         "port": settings.port,
         "log_config": log_config,
         "log_level": log_level,
+        "access_log": settings.access_log,
     }
     if settings.processes == 1:
         app = create_app(settings)

@@ -71,6 +71,15 @@ def serve(
     storage_url: Annotated[str | None, typer.Option(envvar="MDHUB_STORAGE_URL")] = None,
     max_upload_bytes: Annotated[int | None, typer.Option(envvar="MDHUB_MAX_UPLOAD_BYTES")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="MDHUB_ACCESS_LOG",
+            help="A log line for each HTTP request [default: on].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP server and its workers (a new database is initialized on first start)."""
     from mdhub.observability.logging import configure_logging, uvicorn_log_config
@@ -85,6 +94,7 @@ def serve(
         data_dir=data_dir,
         storage_url=storage_url or None,
         max_upload_bytes=max_upload_bytes,
+        access_log=access_log,
     )
     as_json = settings.log_format == "json"
     configure_logging(log_level, json=as_json)

@@ -427,3 +427,15 @@ def test_a_405_lists_every_method_of_the_path(processes: Processes) -> None:
             assert answer.status_code == 405
             assert answer.headers["Allow"] == allowed
             assert answer.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_access_log_has_a_line_per_request_unless_turned_off(processes: Processes) -> None:
+    for setting, logged in (({}, True), ({"access_log": "false"}, False)):
+        server = processes.serve(workers=0, **setting)
+        path = f"/api/v1/datasets/access-log-{int(logged)}"
+        with server.client() as client:
+            assert client.get(path).status_code == 404
+        server.stop()  # every line written
+        log = server.log_text()
+        assert "Application shutdown complete" in log
+        assert (path in log) is logged, log[-2000:]

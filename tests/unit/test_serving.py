@@ -36,7 +36,30 @@ def test_the_startup_heap_is_frozen_before_serving(
 def test_settings_travel_to_other_processes_through_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = Settings(data_dir=tmp_path, workers=3, processes=2, lease_seconds=7.5)
+    settings = Settings(
+        data_dir=tmp_path, workers=3, processes=2, lease_seconds=7.5, access_log=False
+    )
     for name, value in settings.environment().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == settings
+
+
+def test_an_access_log_setting_that_is_not_a_boolean_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MDHUB_ACCESS_LOG", "Off")
+    assert Settings.from_env().access_log is False
+    monkeypatch.setenv("MDHUB_ACCESS_LOG", "maybe")
+    with pytest.raises(ValueError, match="MDHUB_ACCESS_LOG must be true or false, not 'maybe'"):
+        Settings.from_env()
+
+
+def test_the_access_log_setting_reaches_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options_seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(serving.uvicorn, "run", lambda app, **options: options_seen.append(options))
+    for access_log in (True, False):
+        settings = Settings(data_dir=tmp_path, access_log=access_log)
+        serving.serve(settings, log_config={}, log_level="info")
+    assert [options["access_log"] for options in options_seen] == [True, False]
