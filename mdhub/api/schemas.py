@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Operation = Literal["upsert", "insert", "update", "append", "overwrite", "delete"]
 Format = Literal["csv", "ndjson", "json", "parquet"]
@@ -405,7 +405,7 @@ class FindQuery(BaseModel):
         default_factory=dict,
         description='Conditions on fields (`{"country": "DE", "credit_limit": {"$gte": '
         "1000}}`) with `$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not`, combined with "
-        "`$and` and `$or`; dotted paths reach into object fields",
+        "`$and` and `$or`; dotted paths reach into object fields. Also accepted as `query`",
         examples=[{"country": "DE", "credit_limit": {"$gte": 1000}}],
     )
     projection: dict[str, int] | None = Field(
@@ -420,6 +420,16 @@ class FindQuery(BaseModel):
     cursor: str | None = Field(
         None, description="The `next` of the previous page, with the same filter and sort"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _query_is_filter(cls, body: Any) -> Any:
+        """`query` is another name of `filter` (one or the other)."""
+        if isinstance(body, dict) and "query" in body:
+            if "filter" in body:
+                raise ValueError("give the filter as 'filter' or as 'query', not both")
+            body = {("filter" if name == "query" else name): v for name, v in body.items()}
+        return body
 
 
 class FindPage(BaseModel):

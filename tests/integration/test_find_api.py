@@ -76,6 +76,12 @@ def test_projection_sort_skip_and_limits(settings: Settings) -> None:
             client, "vendors", filter={"name": {"$regex": "VENDOR 000[1-3]$", "$options": "i"}}
         )
         assert [r["id"] for r in regex["results"]] == [1, 2, 3]
+        # `query` is another name of the same filter.
+        by_query = await found(client, "vendors", query={"country": "DE"}, projection={"id": 1})
+        by_filter = await found(client, "vendors", filter={"country": "DE"}, projection={"id": 1})
+        assert by_query == by_filter and len(by_query["results"]) == 10
+        both = await find(client, "vendors", query={"id": 1}, filter={"id": 2})
+        assert "not both" in assert_error(both, 400, "invalid_request")["message"]
         everything = await found(client, "vendors", limit=10_000)
         assert len(everything["results"]) == 40 and everything["next"] is None
         assert_error(await find(client, "vendors", limit=10_001), 400, "invalid_request")
