@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
+from mdhub.api.answers import respond
 from mdhub.api.auth import Admin, Reader
-from mdhub.api.deps import Dbs
+from mdhub.api.deps import Dbs, IdempotencyKey
 from mdhub.api.schemas import Dataset, DatasetCreate, DatasetList, DatasetPatch, error_responses
-from mdhub.services import datasets
+from mdhub.services import datasets, idempotency
+from mdhub.services.idempotency import Answer
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -35,23 +38,37 @@ def list_datasets(
     "",
     status_code=201,
     response_model=Dataset,
-    responses=error_responses(409),
+    responses=error_responses(409, 422),
 )
 async def create_dataset(
-    body: DatasetCreate, dbs: Dbs, principal: Admin, response: Response
-) -> dict[str, Any]:
+    body: DatasetCreate,
+    request: Request,
+    dbs: Dbs,
+    principal: Admin,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Create a dataset with a Table Schema (or none: the first file's columns decide)."""
-    created = await run_in_threadpool(
-        datasets.create_dataset,
-        dbs,
-        principal.workspace,
-        body.name,
-        schema=body.schema_,
-        keys=body.keys,
-        schema_policy=body.schema_policy,
+    workspace = principal.workspace
+
+    def create() -> Answer:
+        created = datasets.create_dataset(
+            dbs,
+            workspace,
+            body.name,
+            schema=body.schema_,
+            keys=body.keys,
+            schema_policy=body.schema_policy,
+        )
+        return Answer(201, created.to_dict(), f"/api/v1/datasets/{created.name}")
+
+    request_fingerprint = idempotency.fingerprint(
+        method="POST", path=request.url.path, body=body.model_dump()
     )
-    response.headers["Location"] = f"/api/v1/datasets/{created.name}"
-    return created.to_dict()
+    return respond(
+        await run_in_threadpool(
+            idempotency.once, dbs, workspace, idempotency_key, request_fingerprint, create
+        )
+    )
 
 
 @router.get("/{name}", response_model=Dataset, responses=error_responses(404))

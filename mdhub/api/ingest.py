@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from mdhub.api.answers import respond
 from mdhub.api.auth import Writer
 from mdhub.api.deps import Config, Dbs, IdempotencyKey, JobId, Store
 from mdhub.api.schemas import (
@@ -76,11 +77,6 @@ def _created_job(
         return _job_answer(dbs, workspace, job_id, status) if job_id else None
 
     return recover
-
-
-def _respond(answer: Answer) -> JSONResponse:
-    headers = {"Location": answer.location} if answer.location else None
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 @router.post(
@@ -163,7 +159,7 @@ async def submit_job(
         _created_job(dbs, principal.workspace, idempotency_key),
     )
     request.app.state.wake_workers()
-    return _respond(answer)
+    return respond(answer)
 
 
 @router.post(
@@ -207,7 +203,7 @@ def create_job(
         method="POST", path=request.url.path, body=body.model_dump()
     )
     recover = _created_job(dbs, principal.workspace, idempotency_key, status=201)
-    return _respond(
+    return respond(
         idempotency.once(
             dbs, principal.workspace, idempotency_key, request_fingerprint, create, recover
         )
@@ -236,7 +232,7 @@ async def upload_part(
     )
     await run_in_threadpool(jobs.attach_part, dbs, principal.workspace, job_id, part, stored)
     request.app.state.wake_workers()
-    return _respond(await run_in_threadpool(_job_answer, dbs, principal.workspace, job_id, 200))
+    return respond(await run_in_threadpool(_job_answer, dbs, principal.workspace, job_id, 200))
 
 
 @router.post(
@@ -249,4 +245,4 @@ def start_job(job_id: JobId, request: Request, dbs: Dbs, principal: Writer) -> J
     """Queue a job whose parts are all uploaded."""
     jobs.start_job(dbs, principal.workspace, job_id)
     request.app.state.wake_workers()
-    return _respond(_job_answer(dbs, principal.workspace, job_id))
+    return respond(_job_answer(dbs, principal.workspace, job_id))

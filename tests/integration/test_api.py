@@ -706,6 +706,31 @@ def test_an_idempotency_key_gives_the_first_answer_again(settings: Settings, hub
     serve(settings, body)
 
 
+def test_a_dataset_created_with_an_idempotency_key_is_created_once(settings: Settings) -> None:
+    async def body(client: httpx.AsyncClient) -> None:
+        new = {"name": "vendors", "schema": VENDORS_SCHEMA}
+        key = {"Idempotency-Key": "create-vendors"}
+        first = await client.post(f"{API}/datasets", json=new, headers=key)
+        assert first.status_code == 201, first.text
+        # A retry whose first answer was lost: the same answer, not a 409.
+        again = await client.post(f"{API}/datasets", json=new, headers=key)
+        assert (again.status_code, again.json()) == (201, first.json())
+        assert again.headers["location"] == f"{API}/datasets/vendors"
+        other = await client.post(f"{API}/datasets", json={"name": "other"}, headers=key)
+        assert_error(other, 422, "idempotency_key_reused")
+        listed = (await client.get(f"{API}/datasets")).json()["results"]
+        assert [d["name"] for d in listed] == ["vendors"]
+        # Without a key, or with a new one, creating it again is the conflict it always was.
+        assert_error(await client.post(f"{API}/datasets", json=new), 409, "conflict")
+        fresh = {"Idempotency-Key": "create-vendors-2"}
+        assert_error(await client.post(f"{API}/datasets", json=new, headers=fresh), 409, "conflict")
+        # The failed request freed its key: it may be used for another request.
+        other = await client.post(f"{API}/datasets", json={"name": "other"}, headers=fresh)
+        assert other.status_code == 201, other.text
+
+    serve(settings, body)
+
+
 # 7. cancel
 
 
