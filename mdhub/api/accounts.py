@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from mdhub.api.auth import Admin, Authenticated, InstanceAdmin
 from mdhub.api.deps import Dbs
@@ -34,6 +34,20 @@ router = APIRouter()
 Username = Annotated[str, Path(min_length=1, max_length=64, description="The user's name")]
 # API key ids are 32-bit integers in both databases: a larger number is a 400, not a 500.
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The API key's id")]
+NameCursor = Annotated[
+    str | None, Query(min_length=1, max_length=64, description="`next` of the previous page")
+]
+IdCursor = Annotated[
+    int | None, Query(ge=0, le=2**31 - 1, description="`next` of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _page(found: list[dict[str, Any]], limit: int, by: str) -> dict[str, Any]:
+    """The first `limit` of `found` (which holds one more when there is a next page), and the
+    next page's cursor: the last one's `by`."""
+    page = found[:limit]
+    return {"results": page, "next": page[-1][by] if len(found) > limit else None}
 
 
 def _no_content() -> Response:
@@ -91,9 +105,13 @@ def change_password(body: PasswordChange, principal: Authenticated, dbs: Dbs) ->
 
 
 @router.get("/users", response_model=MemberList, responses=error_responses(), tags=["users"])
-def list_users(principal: Admin, dbs: Dbs) -> dict[str, Any]:
-    """The users of the credential's workspace, with their roles."""
-    return {"results": accounts.list_members(dbs, principal.workspace), "next": None}
+def list_users(
+    principal: Admin, dbs: Dbs, cursor: NameCursor = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """The users of the credential's workspace by name, with their roles; pass `next` as
+    `cursor` for the next page."""
+    found = accounts.list_members(dbs, principal.workspace, after=cursor, limit=limit + 1)
+    return _page(found, limit, "username")
 
 
 @router.post(
@@ -132,9 +150,13 @@ def set_user_password(
 
 
 @router.get("/api-keys", response_model=ApiKeyList, responses=error_responses(), tags=["api-keys"])
-def list_api_keys(principal: Admin, dbs: Dbs) -> dict[str, Any]:
-    """The workspace's API keys, revoked ones too; never their secrets."""
-    return {"results": api_keys.list_keys(dbs, principal.workspace), "next": None}
+def list_api_keys(
+    principal: Admin, dbs: Dbs, cursor: IdCursor = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """The workspace's API keys by id, revoked ones too, never their secrets; pass `next` as
+    `cursor` for the next page."""
+    found = api_keys.list_keys(dbs, principal.workspace, after=cursor, limit=limit + 1)
+    return _page(found, limit, "id")
 
 
 @router.post(
@@ -167,9 +189,13 @@ def revoke_api_key(key_id: KeyId, principal: Admin, dbs: Dbs) -> Response:
 @router.get(
     "/workspaces", response_model=WorkspaceList, responses=error_responses(), tags=["workspaces"]
 )
-def list_workspaces(principal: Authenticated, dbs: Dbs) -> dict[str, Any]:
-    """The credential's workspace; every workspace for an instance admin."""
-    return {"results": workspaces.list_workspaces(dbs, principal), "next": None}
+def list_workspaces(
+    principal: Authenticated, dbs: Dbs, cursor: NameCursor = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """The credential's workspace; every workspace by name for an instance admin. Pass `next`
+    as `cursor` for the next page."""
+    found = workspaces.list_workspaces(dbs, principal, after=cursor, limit=limit + 1)
+    return _page(found, limit, "name")
 
 
 @router.post(

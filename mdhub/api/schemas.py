@@ -329,7 +329,7 @@ class Member(BaseModel):
 
 class MemberList(BaseModel):
     results: list[Member]
-    next: None = Field(description="Always null: every member is on the one page")
+    next: str | None = Field(description="Cursor of the next page; null on the last page")
 
 
 class ApiKeyCreate(BaseModel):
@@ -359,7 +359,7 @@ class ApiKeyCreated(ApiKey):
 
 class ApiKeyList(BaseModel):
     results: list[ApiKey]
-    next: None = Field(description="Always null: every key is on the one page")
+    next: int | None = Field(description="Cursor of the next page; null on the last page")
 
 
 class WorkspaceCreate(BaseModel):
@@ -375,7 +375,7 @@ class Workspace(BaseModel):
 
 class WorkspaceList(BaseModel):
     results: list[Workspace]
-    next: None = Field(description="Always null: every workspace is on the one page")
+    next: str | None = Field(description="Cursor of the next page; null on the last page")
 
 
 # Records ---------------------------------------------------------------------------------------

@@ -96,14 +96,21 @@ def _user_in(conn: Connection, workspace: str, username: str) -> Any:
     return row
 
 
-def list_members(dbs: Databases, workspace: str) -> list[dict[str, Any]]:
+def list_members(
+    dbs: Databases, workspace: str, *, after: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The workspace's users by name: those after `after`, at most `limit` (None: all)."""
     with dbs.meta.connect() as conn:
-        rows = conn.execute(
+        query = (
             select(users.c.username, memberships.c.role, users.c.created_at)
             .join(memberships, memberships.c.user_id == users.c.id)
             .where(memberships.c.workspace_id == workspace_id(conn, workspace))
             .order_by(users.c.username)
-        ).all()
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(users.c.username > after)
+        rows = conn.execute(query).all()
     return [
         {"username": r.username, "role": r.role, "created_at": times.iso(r.created_at)}
         for r in rows

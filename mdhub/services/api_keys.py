@@ -67,13 +67,20 @@ def create_key(
     return {**_key_dict(row), "key": secret}
 
 
-def list_keys(dbs: Databases, workspace: str) -> list[dict[str, Any]]:
+def list_keys(
+    dbs: Databases, workspace: str, *, after: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The workspace's keys by id: those after id `after`, at most `limit` (None: all)."""
     with dbs.meta.connect() as conn:
-        rows = conn.execute(
+        query = (
             select(api_keys)
             .where(api_keys.c.workspace_id == workspace_id(conn, workspace))
             .order_by(api_keys.c.id)
-        ).all()
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(api_keys.c.id > after)
+        rows = conn.execute(query).all()
     return [_key_dict(r) for r in rows]
 
 

@@ -15,12 +15,21 @@ from mdhub.errors import Conflict
 from mdhub.services.sessions import Principal
 
 
-def list_workspaces(dbs: Databases, principal: Principal) -> list[dict[str, Any]]:
-    """All workspaces for an instance admin; otherwise the principal's own."""
+def list_workspaces(
+    dbs: Databases, principal: Principal, *, after: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """All workspaces by name for an instance admin, otherwise the principal's own: those after
+    `after`, at most `limit` (None: all)."""
     with dbs.meta.connect() as conn:
-        query = select(workspaces.c.name, workspaces.c.created_at).order_by(workspaces.c.name)
+        query = (
+            select(workspaces.c.name, workspaces.c.created_at)
+            .order_by(workspaces.c.name)
+            .limit(limit)
+        )
         if not principal.instance_admin:
             query = query.where(workspaces.c.id == principal.workspace_id)
+        if after is not None:
+            query = query.where(workspaces.c.name > after)
         rows = conn.execute(query).all()
     return [{"name": r.name, "created_at": times.iso(r.created_at)} for r in rows]
 

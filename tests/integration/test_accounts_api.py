@@ -590,3 +590,40 @@ def test_the_first_start_creates_admin_with_mdhub_admin_password(
         assert (answer.json()["workspace"], answer.json()["role"]) == ("default", "admin")
 
     serve(settings, body)
+
+
+async def pages(client: httpx.AsyncClient, url: str, headers: dict[str, str], by: str) -> Any:
+    """Every page of a list, two at a time: each page's `by` values."""
+    found, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        answer = await client.get(url, params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        found.append([item[by] for item in page["results"]])
+        if (cursor := page["next"]) is None:
+            return found
+
+
+def test_users_keys_and_workspaces_are_listed_a_page_at_a_time(settings: Settings) -> None:
+    async def body(app: FastAPI, client: httpx.AsyncClient) -> None:
+        admin = await login(client)
+        for name in ("erin", "bob", "dave", "carol"):
+            user = {"username": name, "password": f"{name}-password", "role": "reader"}
+            assert_status(await client.post(f"{API}/users", json=user, headers=admin), 201)
+        keys = [(await new_key(client, admin, "reader"))["id"] for _ in range(3)]
+        for name in ("beta", "alpha"):
+            created = await client.post(f"{API}/workspaces", json={"name": name}, headers=admin)
+            assert_status(created, 201)
+
+        users = await pages(client, f"{API}/users", admin, "username")
+        assert users == [["admin", "bob"], ["carol", "dave"], ["erin"]]
+        assert await pages(client, f"{API}/api-keys", admin, "id") == [keys[:2], keys[2:]]
+        workspaces = await pages(client, f"{API}/workspaces", admin, "name")
+        assert workspaces == [["alpha", "beta"], ["default"]]
+        everything = (await client.get(f"{API}/users", headers=admin)).json()
+        assert len(everything["results"]) == 5 and everything["next"] is None
+        bad = await client.get(f"{API}/api-keys", params={"cursor": "x"}, headers=admin)
+        assert_status(bad, 400)
+
+    serve(settings, body)
