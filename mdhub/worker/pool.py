@@ -2,7 +2,8 @@
 
 The server starts `MDHUB_WORKERS` of them in-process (the embedded default); `mdhub worker`
 runs them in their own process, any number of them against one PostgreSQL. The first worker of
-a pool also prunes change history past its retention, at most every `maintenance_seconds`.
+a pool also prunes change history past its retention and sweeps expired records
+(services.housekeeping), at most every `maintenance_seconds`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mdhub.config import DEFAULT_CHANGE_RETENTION_DAYS, Settings
 from mdhub.db.engine import Databases
 from mdhub.ingest.job import Reporter
 from mdhub.observability.logging import job_context
-from mdhub.services import retention
+from mdhub.services import housekeeping, retention
 from mdhub.storage import Storage
 from mdhub.worker import queue
 from mdhub.worker.runner import run_claimed
@@ -109,13 +110,20 @@ class Worker:
         return True
 
     def maintain(self) -> None:
-        """Prune change history past its retention; a failure is logged and tried next time."""
-        if self.options.change_retention is None:
-            return
-        try:
-            retention.prune_changes(self.dbs, self.options.change_retention)
-        except Exception:
-            log.exception("worker %s: pruning change history failed", self.name)
+        """Prune change history past its retention and sweep expired records; a failure is
+        logged and tried next time."""
+        kept_for = self.options.change_retention
+        tasks: list[tuple[str, Callable[[], object]]] = [
+            ("sweeping expired records", lambda: housekeeping.sweep_expired(self.dbs))
+        ]
+        if kept_for is not None:
+            prune = lambda: retention.prune_changes(self.dbs, kept_for)  # noqa: E731
+            tasks.insert(0, ("pruning change history", prune))
+        for what, task in tasks:
+            try:
+                task()
+            except Exception:
+                log.exception("worker %s: %s failed", self.name, what)
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Work until `stop` is set; errors of one round are logged, never fatal.
