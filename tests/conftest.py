@@ -15,6 +15,8 @@ from mdhub.db import migrate
 from mdhub.db.engine import open_databases
 from mdhub.services.hub import Hub
 
+pytest_plugins = ["tests.s3_server"]
+
 PG_ADMIN = os.environ.get("MDHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEMPLATE = f"mdhub_test_template_{os.getpid()}"
 

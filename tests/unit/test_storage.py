@@ -4,87 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from mdhub.errors import InvalidRequest, NotFound
 from mdhub.storage import LocalStorage, MemoryStorage, S3Storage, Storage, open_storage
-
-DUMMY_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_answers(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"moto server exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # any HTTP answer means it is serving
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"moto server did not answer at {url} in time")
-            time.sleep(0.05)
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a moto S3 server running in a subprocess on a free loopback port."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_answers(f"{endpoint}/moto-api/", process, time.monotonic() + 30)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _s3_client(endpoint: str) -> Any:
-    return boto3.session.Session(**DUMMY_CREDENTIALS).client("s3", endpoint_url=endpoint)
-
-
-@pytest.fixture
-def bucket(moto_endpoint: str) -> str:
-    """A new, empty bucket on the moto server."""
-    name = f"mdhub-{uuid.uuid4().hex[:12]}"
-    _s3_client(moto_endpoint).create_bucket(Bucket=name)
-    return name
+from tests.s3_server import s3_client
 
 
 @dataclass(frozen=True)
@@ -109,7 +38,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return Backend(memory, lambda: sorted(memory.objects))
     endpoint = request.getfixturevalue("moto_endpoint")
     name = request.getfixturevalue("bucket")
-    client = _s3_client(endpoint)
+    client = s3_client(endpoint)
     spool = tmp_path / "spool"
     spool.mkdir()
     s3 = S3Storage(name, "uploads", client, tmp_dir=spool)
@@ -235,7 +164,7 @@ def test_open_storage_s3_url(
     assert isinstance(storage, S3Storage)
     assert (storage.bucket, storage.prefix) == (bucket, "some/prefix")
     stored = _store(storage, b"through open_storage")
-    listing = _s3_client(moto_endpoint).list_objects_v2(Bucket=bucket)
+    listing = s3_client(moto_endpoint).list_objects_v2(Bucket=bucket)
     assert [o["Key"] for o in listing["Contents"]] == [f"some/prefix/{stored.key}"]
     with storage.local_path(stored.key) as path:
         assert path.read_bytes() == b"through open_storage"
