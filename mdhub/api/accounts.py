@@ -32,6 +32,9 @@ from mdhub.services import accounts, api_keys, sessions, workspaces
 router = APIRouter()
 
 Username = Annotated[str, Path(min_length=1, max_length=64, description="The user's name")]
+WorkspaceName = Annotated[
+    str, Path(min_length=1, max_length=64, description="The workspace's name")
+]
 # API key ids are 32-bit integers in both databases: a larger number is a 400, not a 500.
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The API key's id")]
 NameCursor = Annotated[
@@ -209,3 +212,16 @@ def create_workspace(body: WorkspaceCreate, principal: InstanceAdmin, dbs: Dbs) 
     """A new workspace (instance admins only); its creator becomes its admin — log in with
     `workspace` set to act in it."""
     return workspaces.create_workspace(dbs, body.name, admin_user_id=principal.user_id)
+
+
+@router.delete(
+    "/workspaces/{name}",
+    status_code=204,
+    responses=error_responses(404, 409),
+    tags=["workspaces"],
+)
+def delete_workspace(name: WorkspaceName, principal: InstanceAdmin, dbs: Dbs) -> Response:
+    """Delete a workspace and everything in it (instance admins only; not the workspace the
+    request acts in, nor while a job of it is queued or running)."""
+    workspaces.delete_workspace(dbs, name, principal)
+    return _no_content()

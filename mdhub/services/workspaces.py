@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mdhub.core import times
 from mdhub.core.names import check_name
 from mdhub.db.engine import Databases
-from mdhub.db.tables import memberships, workspaces
-from mdhub.errors import Conflict
+from mdhub.db.tables import idempotency_keys, jobs, memberships, users, workspaces
+from mdhub.errors import Conflict, NotFound
+from mdhub.services import datasets
 from mdhub.services.sessions import Principal
+
+# Jobs that hold a workspace: it is deleted only when none is waiting or running.
+_BUSY = ("queued", "running")
 
 
 def list_workspaces(
@@ -50,3 +54,36 @@ def create_workspace(dbs: Databases, name: str, *, admin_user_id: int | None) ->
     except IntegrityError:
         raise Conflict(f"workspace '{name}' already exists") from None
     return {"name": name, "created_at": now.isoformat()}
+
+
+def delete_workspace(dbs: Databases, name: str, principal: Principal) -> None:
+    """Delete a workspace and everything in it: its datasets (their tables too), jobs, API
+    keys, memberships and login tokens, and the users it was the last workspace of. Refused
+    for the workspace the request acts in, and while a job of it is queued or running."""
+    if name == principal.workspace:
+        raise Conflict(f"workspace '{name}' is the one this request acts in: act in another")
+    with dbs.meta.connect() as conn:
+        ws = conn.execute(select(workspaces.c.id).where(workspaces.c.name == name)).scalar()
+        if ws is None:
+            raise NotFound(f"workspace '{name}' not found")
+        busy = conn.execute(
+            select(func.count()).where(jobs.c.workspace_id == ws, jobs.c.status.in_(_BUSY))
+        ).scalar_one()
+    if busy:
+        raise Conflict(
+            f"workspace '{name}' has {busy} job(s) queued or running: cancel them or wait",
+            {"jobs": busy},
+        )
+    for dataset in datasets.list_datasets(dbs, name):
+        datasets.delete_dataset(dbs, name, dataset.name)
+    with dbs.meta.begin() as conn:
+        only_here = (
+            select(memberships.c.user_id)
+            .group_by(memberships.c.user_id)
+            .having(func.count() == 1, func.max(memberships.c.workspace_id) == ws)
+        )
+        conn.execute(delete(users).where(users.c.id.in_(only_here)))
+        conn.execute(delete(idempotency_keys).where(idempotency_keys.c.workspace_id == ws))
+        conn.execute(delete(jobs).where(jobs.c.workspace_id == ws))
+        # Memberships, API keys and login tokens go with the workspace (ON DELETE CASCADE).
+        conn.execute(delete(workspaces).where(workspaces.c.id == ws))

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from mdhub.app import create_app
 from mdhub.config import Settings
@@ -625,5 +625,64 @@ def test_users_keys_and_workspaces_are_listed_a_page_at_a_time(settings: Setting
         assert len(everything["results"]) == 5 and everything["next"] is None
         bad = await client.get(f"{API}/api-keys", params={"cursor": "x"}, headers=admin)
         assert_status(bad, 400)
+
+    serve(settings, body)
+
+
+def test_an_instance_admin_deletes_a_workspace_and_everything_in_it(settings: Settings) -> None:
+    async def body(app: FastAPI, client: httpx.AsyncClient) -> None:
+        instance_admin = await login(client)
+        created = await client.post(
+            f"{API}/workspaces", json={"name": "acme"}, headers=instance_admin
+        )
+        assert_status(created, 201)
+        acme_admin = await login(client, workspace="acme")
+        acme_key = bearer((await new_key(client, acme_admin, "admin"))["key"])
+        gus = {"username": "gus", "password": "gus-password", "role": "writer"}
+        assert_status(await client.post(f"{API}/users", json=gus, headers=acme_admin), 201)
+        gus_token = await login(client, "gus", "gus-password", workspace="acme")
+        schema = {"fields": [{"name": "id", "type": "string"}], "primaryKey": ["id"]}
+        answer = await client.post(
+            f"{API}/datasets", json={"name": "vendors", "schema": schema}, headers=acme_key
+        )
+        assert_status(answer, 201)
+        table = answer.json()["table"]
+        assert inspect(app.state.dbs.data).has_table(table)
+        job_id = (await submit(client, acme_key, "vendors")).json()["id"]
+        url = f"{API}/workspaces/acme"
+
+        assert_status(await client.delete(url, headers=acme_key), 403, "forbidden")
+        own = await client.delete(url, headers=acme_admin)  # an instance admin acting in it
+        assert "acts in" in own.json()["error"]["message"]
+        busy = await client.delete(url, headers=instance_admin)
+        assert_status(busy, 409, "conflict")
+        assert "queued or running" in busy.json()["error"]["message"]
+        cancelled = await client.post(f"{API}/jobs/{job_id}/cancel", headers=acme_key)
+        assert_status(cancelled, 202)
+        assert_status(await client.delete(url, headers=instance_admin), 204)
+
+        assert not inspect(app.state.dbs.data).has_table(table)
+        for gone in (acme_key, gus_token, acme_admin):
+            assert_unauthorized(await client.get(f"{API}/datasets", headers=gone))
+        workspaces = (await client.get(f"{API}/workspaces", headers=instance_admin)).json()
+        assert [w["name"] for w in workspaces["results"]] == ["default"]
+        # gus had no other workspace: gone; the instance admin stays.
+        relogin = await client.post(
+            f"{API}/auth/login", json={"username": "gus", "password": "gus-password"}
+        )
+        assert_unauthorized(relogin)
+        assert (await client.get(f"{API}/auth/me", headers=instance_admin)).status_code == 200
+        # The name is free again, for an empty workspace.
+        assert_status(
+            await client.post(f"{API}/workspaces", json={"name": "acme"}, headers=instance_admin),
+            201,
+        )
+        fresh = await login(client, workspace="acme")
+        assert (await client.get(f"{API}/datasets", headers=fresh)).json()["results"] == []
+        assert (await client.get(f"{API}/jobs", headers=fresh)).json()["results"] == []
+
+        assert_status(await client.delete(f"{API}/workspaces/nowhere", headers=instance_admin), 404)
+        own = await client.delete(f"{API}/workspaces/default", headers=instance_admin)
+        assert_status(own, 409, "conflict")
 
     serve(settings, body)
