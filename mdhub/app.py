@@ -28,6 +28,7 @@ from mdhub.api import (
     records,
 )
 from mdhub.api import errors as api_errors
+from mdhub.api import webhooks as webhooks_api
 from mdhub.api.compat import haplo, qrvey, rossum, veracity
 from mdhub.api.limits import BodyLimitMiddleware
 from mdhub.api.lookup_shortcut import LookupShortcut
@@ -115,7 +116,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_errors.install(app)
     # Routes are matched in order, one by one: the most frequent request, a record by its key,
     # is looked for first.
-    for module in (records, accounts_api, datasets, ingest, jobs, find, export, changes, indexes):
+    for module in (
+        records,
+        accounts_api,
+        datasets,
+        ingest,
+        jobs,
+        find,
+        export,
+        changes,
+        indexes,
+        webhooks_api,
+    ):
         app.include_router(
             module.router, prefix=API_PREFIX, dependencies=[Depends(deps.no_nul_characters)]
         )

@@ -357,6 +357,53 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The secret: shown here once, stored only as a hash")
 
 
+WebhookEvent = Literal["job.succeeded", "job.failed", "job.cancelled"]
+
+
+class WebhookCreate(BaseModel):
+    """Where to POST the workspace's job events (all three unless `events` says)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000, examples=["https://erp.example.com/mdhub"])
+    events: list[WebhookEvent] | None = Field(default=None, min_length=1)
+
+
+class Webhook(BaseModel):
+    id: int
+    url: str
+    events: list[WebhookEvent]
+    created_at: str
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(
+        description="Signs each delivery: `X-Mdhub-Signature: sha256=<HMAC-SHA256 of the body>`; "
+        "shown here once"
+    )
+
+
+class WebhookList(BaseModel):
+    results: list[Webhook]
+    next: int | None = Field(description="Cursor of the next page; null on the last page")
+
+
+class WebhookDelivery(BaseModel):
+    id: int
+    job: int
+    event: WebhookEvent
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+
+
+class WebhookDeliveryList(BaseModel):
+    results: list[WebhookDelivery]
+    next: int | None = Field(description="Cursor of the next (older) page; null on the last")
+
+
 class ApiKeyList(BaseModel):
     results: list[ApiKey]
     next: int | None = Field(description="Cursor of the next page; null on the last page")

@@ -227,3 +227,36 @@ login_failures = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("failures", Integer, nullable=False),
 )
+
+# Where a workspace's job events are POSTed, signed with `secret` (see services.webhooks).
+webhooks = Table(
+    "webhooks",
+    meta_metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "workspace_id", Integer, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One event for one webhook, written with the job's final status (the outbox), then sent.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    meta_metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),
+    # pending → delivered | failed (after the last attempt)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)

@@ -1,6 +1,6 @@
 """Records that have served their time, swept away by the workers (one DELETE per table):
 Idempotency-Keys past their 24 hours, login tokens that ended (expired or revoked) a week ago,
-and windows of failed logins that have closed."""
+windows of failed logins that have closed, and webhook deliveries done a month ago."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from sqlalchemy import delete, or_
 
 from mdhub.core import times
 from mdhub.db.engine import Databases
-from mdhub.db.tables import idempotency_keys, login_failures, sessions
+from mdhub.db.tables import idempotency_keys, login_failures, sessions, webhook_deliveries
 from mdhub.services.sessions import LOGIN_WINDOW
 
 # An ended login token is kept this long: using it says "expired" or "revoked", not "unknown".
 ENDED_SESSIONS_KEPT = timedelta(days=7)
+# A delivered or failed webhook delivery is listed this long.
+DONE_DELIVERIES_KEPT = timedelta(days=30)
 
 log = logging.getLogger("mdhub.housekeeping")
 
@@ -31,6 +33,10 @@ def sweep_expired(dbs: Databases, *, now: datetime | None = None) -> dict[str, i
         ),
         "login_failures": delete(login_failures).where(
             login_failures.c.window_start < now - LOGIN_WINDOW
+        ),
+        "webhook_deliveries": delete(webhook_deliveries).where(
+            webhook_deliveries.c.status != "pending",
+            webhook_deliveries.c.created_at < now - DONE_DELIVERIES_KEPT,
         ),
     }
     with dbs.meta.begin() as conn:

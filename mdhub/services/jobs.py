@@ -14,6 +14,7 @@ from mdhub.db.tables import job_parts, jobs
 from mdhub.errors import Conflict, InvalidRequest, NotFound
 from mdhub.ingest.merge import OPERATIONS
 from mdhub.ingest.model import FORMATS
+from mdhub.services import webhooks
 from mdhub.services.datasets import get_dataset, workspace_id
 from mdhub.storage import StoredObject
 from mdhub.worker.queue import next_position
@@ -225,3 +226,4 @@ def cancel_job(dbs: Databases, workspace: str, job_id: int) -> None:
                 finished_at=times.now(),
             )
         )
+        webhooks.record_job_event(conn, job_id, job.workspace_id, "cancelled")

@@ -3,7 +3,8 @@
 The server starts `MDHUB_WORKERS` of them in-process (the embedded default); `mdhub worker`
 runs them in their own process, any number of them against one PostgreSQL. The first worker of
 a pool also prunes change history past its retention and sweeps expired records
-(services.housekeeping), at most every `maintenance_seconds`.
+(services.housekeeping), at most every `maintenance_seconds`; a thread of the pool sends webhook
+deliveries (worker.webhook_sender).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mdhub.services import housekeeping, retention
 from mdhub.storage import Storage
 from mdhub.worker import queue
 from mdhub.worker.runner import run_claimed
+from mdhub.worker.webhook_sender import WebhookSender
 
 log = logging.getLogger("mdhub.worker")
 
@@ -173,18 +175,20 @@ class WorkerPool:
             )
             for i in range(count)
         ]
+        # A pool with workers also sends the webhook deliveries of the jobs they finish.
+        self.sender = WebhookSender(dbs) if count else None
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for worker in self.workers:
-            thread = threading.Thread(
-                target=worker.run,
-                args=(self._stop, self._wake),
-                name=f"worker-{worker.name}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
+            self._start(f"worker-{worker.name}", worker.run, self._stop, self._wake)
+        if self.sender is not None:
+            self._start("webhook-sender", self.sender.run, self._stop)
+
+    def _start(self, name: str, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def wake(self) -> None:
         """Have idle workers look for a job now (one was just queued)."""

@@ -23,6 +23,7 @@ from mdhub.errors import InternalError, JobCancelled, LeaseLost, NotFound
 from mdhub.ingest.apply import apply_job
 from mdhub.ingest.job import ApplyOptions, ApplyOutcome, PartSpec, Reporter
 from mdhub.ingest.model import ReadOptions
+from mdhub.services import webhooks
 from mdhub.services.datasets import get_dataset
 from mdhub.storage import Storage
 from mdhub.worker.queue import Claim, fenced_commit
@@ -215,6 +216,7 @@ def _finish(dbs: Databases, held: Claim, outcome: ApplyOutcome, *, status: str) 
                 finished_at=now,
             )
         )
+        webhooks.record_job_event(conn, held.job_id, job.workspace_id, status)
         if outcome.errors:
             conn.execute(
                 insert(row_errors),
