@@ -12,6 +12,7 @@ from mdhub.core import security, times
 from mdhub.core.names import check_name
 from mdhub.core.security import check_role
 from mdhub.db.engine import Databases
+from mdhub.db.paging import page_after
 from mdhub.db.tables import memberships, sessions, users
 from mdhub.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from mdhub.services.datasets import workspace_id
@@ -105,12 +106,8 @@ def list_members(
             select(users.c.username, memberships.c.role, users.c.created_at)
             .join(memberships, memberships.c.user_id == users.c.id)
             .where(memberships.c.workspace_id == workspace_id(conn, workspace))
-            .order_by(users.c.username)
-            .limit(limit)
         )
-        if after is not None:
-            query = query.where(users.c.username > after)
-        rows = conn.execute(query).all()
+        rows = conn.execute(page_after(query, users.c.username, after, limit)).all()
     return [
         {"username": r.username, "role": r.role, "created_at": times.iso(r.created_at)}
         for r in rows

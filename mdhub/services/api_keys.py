@@ -11,6 +11,7 @@ from mdhub.core import security, times
 from mdhub.core.names import check_name
 from mdhub.core.security import KEY_PREFIX, check_role
 from mdhub.db.engine import Databases
+from mdhub.db.paging import page_after
 from mdhub.db.tables import api_keys
 from mdhub.errors import InvalidRequest, NotFound
 from mdhub.services.datasets import workspace_id
@@ -72,15 +73,8 @@ def list_keys(
 ) -> list[dict[str, Any]]:
     """The workspace's keys by id: those after id `after`, at most `limit` (None: all)."""
     with dbs.meta.connect() as conn:
-        query = (
-            select(api_keys)
-            .where(api_keys.c.workspace_id == workspace_id(conn, workspace))
-            .order_by(api_keys.c.id)
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(api_keys.c.id > after)
-        rows = conn.execute(query).all()
+        query = select(api_keys).where(api_keys.c.workspace_id == workspace_id(conn, workspace))
+        rows = conn.execute(page_after(query, api_keys.c.id, after, limit)).all()
     return [_key_dict(r) for r in rows]
 
 

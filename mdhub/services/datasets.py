@@ -16,6 +16,7 @@ from mdhub.db import dataset_tables
 from mdhub.db.async_reads import AsyncReads
 from mdhub.db.dialect import dialect_for
 from mdhub.db.engine import Databases
+from mdhub.db.paging import page_after
 from mdhub.db.tables import datasets, versions, workspaces
 from mdhub.errors import Conflict, InvalidRequest, NotFound
 from mdhub.ingest.job import DatasetRef
@@ -202,9 +203,7 @@ def list_datasets(
     with dbs.meta.connect() as conn:
         ws = workspace_id(conn, workspace)
         query = select(datasets).where(datasets.c.workspace_id == ws)
-        if after is not None:
-            query = query.where(datasets.c.name > after)
-        rows = conn.execute(query.order_by(datasets.c.name).limit(limit)).all()
+        rows = conn.execute(page_after(query, datasets.c.name, after, limit)).all()
     return [_from_row(r) for r in rows]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from mdhub.core import times
 from mdhub.db.engine import Databases
+from mdhub.db.paging import page_after
 from mdhub.db.tables import webhook_deliveries, webhooks, workspaces
 from mdhub.errors import InvalidRequest, NotFound
 from mdhub.services.datasets import workspace_id
@@ -80,15 +81,10 @@ def list_webhooks(
 ) -> list[dict[str, Any]]:
     """The workspace's webhooks by id (never their secrets)."""
     with dbs.meta.connect() as conn:
-        query = (
-            select(webhooks.c.id, webhooks.c.url, webhooks.c.events, webhooks.c.created_at)
-            .where(webhooks.c.workspace_id == workspace_id(conn, workspace))
-            .order_by(webhooks.c.id)
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(webhooks.c.id > after)
-        rows = conn.execute(query).all()
+        query = select(
+            webhooks.c.id, webhooks.c.url, webhooks.c.events, webhooks.c.created_at
+        ).where(webhooks.c.workspace_id == workspace_id(conn, workspace))
+        rows = conn.execute(page_after(query, webhooks.c.id, after, limit)).all()
     return [
         {"id": r.id, "url": r.url, "events": r.events, "created_at": times.iso(r.created_at)}
         for r in rows

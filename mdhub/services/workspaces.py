@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from mdhub.core import times
 from mdhub.core.names import check_name
 from mdhub.db.engine import Databases
+from mdhub.db.paging import page_after
 from mdhub.db.tables import idempotency_keys, jobs, memberships, users, workspaces
 from mdhub.errors import Conflict, NotFound
 from mdhub.services import datasets
@@ -25,16 +26,10 @@ def list_workspaces(
     """All workspaces by name for an instance admin, otherwise the principal's own: those after
     `after`, at most `limit` (None: all)."""
     with dbs.meta.connect() as conn:
-        query = (
-            select(workspaces.c.name, workspaces.c.created_at)
-            .order_by(workspaces.c.name)
-            .limit(limit)
-        )
+        query = select(workspaces.c.name, workspaces.c.created_at)
         if not principal.instance_admin:
             query = query.where(workspaces.c.id == principal.workspace_id)
-        if after is not None:
-            query = query.where(workspaces.c.name > after)
-        rows = conn.execute(query).all()
+        rows = conn.execute(page_after(query, workspaces.c.name, after, limit)).all()
     return [{"name": r.name, "created_at": times.iso(r.created_at)} for r in rows]
 
 
