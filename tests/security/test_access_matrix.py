@@ -16,7 +16,7 @@ import pytest
 
 from mdhub.api import auth
 from mdhub.core.security import role_allows
-from mdhub.services import accounts, datasets, indexes, jobs, workspaces
+from mdhub.services import accounts, datasets, indexes, jobs, webhooks, workspaces
 from tests.security.routes import (
     AUTHENTICATED,
     INSTANCE_ADMIN,
@@ -89,6 +89,10 @@ class World:
 
     def victim_key(self) -> int:
         return self.served.key(DEFAULT, self.fresh("default", "key"), "reader")[0]
+
+    def victim_webhook(self) -> int:
+        url = f"https://{self.fresh('default', 'hook')}.test/"
+        return int(webhooks.create_webhook(self.served.dbs, DEFAULT, url)["id"])
 
     def victim_dataset(self, schema: dict[str, Any] | None = None) -> str:
         name = self.fresh("default", "data")
@@ -222,6 +226,17 @@ PLANS: dict[tuple[str, str], Plan] = {
     ),
     ("DELETE", f"{API}/api-keys/{{key_id}}"): Plan(
         lambda w, who: Request(f"{API}/api-keys/{w.victim_key()}"), "404"
+    ),
+    ("GET", f"{API}/webhooks"): Plan(_plain(f"{API}/webhooks"), "list"),
+    ("POST", f"{API}/webhooks"): Plan(
+        lambda w, who: _json(f"{API}/webhooks", {"url": f"https://{w.fresh(who, 'hook')}.test/"}),
+        "own",
+    ),
+    ("DELETE", f"{API}/webhooks/{{webhook_id}}"): Plan(
+        lambda w, who: Request(f"{API}/webhooks/{w.victim_webhook()}"), "404"
+    ),
+    ("GET", f"{API}/webhooks/{{webhook_id}}/deliveries"): Plan(
+        lambda w, who: Request(f"{API}/webhooks/{w.victim_webhook()}/deliveries"), "404"
     ),
     ("GET", f"{API}/workspaces"): Plan(_plain(f"{API}/workspaces"), "list"),
     ("POST", f"{API}/workspaces"): Plan(
