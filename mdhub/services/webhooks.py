@@ -170,7 +170,7 @@ def claim_due(dbs: Databases, hold: timedelta) -> Delivery | None:
     """The oldest delivery due now, claimed for `hold` (another sender takes it up after that,
     should this one die); None when nothing is due."""
     d, now = webhook_deliveries, times.now()
-    with dbs.meta.begin() as conn:
+    with dbs.read_meta() as conn:  # idle senders only read: no write lock every poll
         row = conn.execute(
             select(
                 d.c.id,
@@ -188,8 +188,9 @@ def claim_due(dbs: Databases, hold: timedelta) -> Delivery | None:
             .order_by(d.c.next_attempt_at, d.c.id)
             .limit(1)
         ).first()
-        if row is None:
-            return None
+    if row is None:
+        return None
+    with dbs.meta.begin() as conn:
         claimed = conn.execute(
             update(d)
             .where(d.c.id == row.id, d.c.status == "pending", d.c.attempts == row.attempts)
