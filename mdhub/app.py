@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if pool is not None:
                 pool.stop()
+            await auth.wait_for_renewals()
             await lookups.close()
             metrics.use_databases(None)
             dbs.dispose()

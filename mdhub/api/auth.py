@@ -112,6 +112,15 @@ def remembered_principal(dbs: Databases, secret: str) -> Principal | None:
 _renewals: set[asyncio.Future[None]] = set()  # held until done (the loop keeps weak references)
 
 
+async def wait_for_renewals() -> None:
+    """Let this loop's credential checks under way end (before the databases close: a check
+    still running after would open a connection that nothing closes)."""
+    loop = asyncio.get_running_loop()
+    running = [r for r in _renewals if r.get_loop() is loop]
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+
+
 def _renewed(renewal: asyncio.Future[None]) -> None:
     _renewals.discard(renewal)
     if not renewal.cancelled() and renewal.exception() is not None:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from mdhub.config import Settings
 from mdhub.core import security
-from mdhub.db.engine import open_databases
+from mdhub.db.engine import Databases, open_databases
 from mdhub.services import api_keys, sessions
 from mdhub.services.sessions import CredentialCache, Principal
 from tests.integration.test_lookup_shortcut import remembered, serve
@@ -76,3 +76,38 @@ def test_a_busy_clients_credential_never_lapses_and_a_revocation_is_seen(
         assert response.status_code == 401
 
     serve(settings, body)
+
+
+def test_a_renewal_under_way_ends_before_the_databases_close(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "CREDENTIAL_CACHE_SECONDS", LIFE_SECONDS)
+    events: list[str] = []
+    renew = sessions.renew
+
+    def slow_renew(dbs: Databases, secret: str) -> None:
+        events.append("renewal started")
+        time.sleep(0.3)
+        renew(dbs, secret)
+        events.append("renewal ended")
+
+    monkeypatch.setattr(sessions, "renew", slow_renew)
+    dispose = Databases.dispose
+
+    def noted_dispose(dbs: Databases) -> None:
+        events.append("databases closed")
+        dispose(dbs)
+
+    monkeypatch.setattr(Databases, "dispose", noted_dispose)
+
+    async def body(app: FastAPI, client: httpx.AsyncClient, reader: str) -> None:
+        credential = await remembered(app, client, reader)
+        started = time.monotonic()
+        while "renewal started" not in events:
+            assert time.monotonic() - started < DEADLINE_SECONDS
+            response = await client.get(record_url("vendors", "V1"), headers=credential)
+            assert response.status_code == 200, response.text
+            await asyncio.sleep(0.01)
+
+    serve(settings, body)
+    assert events[:3] == ["renewal started", "renewal ended", "databases closed"], events
