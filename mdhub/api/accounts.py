@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from mdhub.api.auth import Admin, Authenticated, InstanceAdmin
-from mdhub.api.deps import Dbs
+from mdhub.api.deps import Dbs, Limit, page_of
 from mdhub.api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -43,14 +43,6 @@ NameCursor = Annotated[
 IdCursor = Annotated[
     int | None, Query(ge=0, le=2**31 - 1, description="`next` of the previous page")
 ]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def _page(found: list[dict[str, Any]], limit: int, by: str) -> dict[str, Any]:
-    """The first `limit` of `found` (which holds one more when there is a next page), and the
-    next page's cursor: the last one's `by`."""
-    page = found[:limit]
-    return {"results": page, "next": page[-1][by] if len(found) > limit else None}
 
 
 def _no_content() -> Response:
@@ -114,7 +106,7 @@ def list_users(
     """The users of the credential's workspace by name, with their roles; pass `next` as
     `cursor` for the next page."""
     found = accounts.list_members(dbs, principal.workspace, after=cursor, limit=limit + 1)
-    return _page(found, limit, "username")
+    return page_of(found, limit, "username")
 
 
 @router.post(
@@ -159,7 +151,7 @@ def list_api_keys(
     """The workspace's API keys by id, revoked ones too, never their secrets; pass `next` as
     `cursor` for the next page."""
     found = api_keys.list_keys(dbs, principal.workspace, after=cursor, limit=limit + 1)
-    return _page(found, limit, "id")
+    return page_of(found, limit, "id")
 
 
 @router.post(
@@ -198,7 +190,7 @@ def list_workspaces(
     """The credential's workspace; every workspace by name for an instance admin. Pass `next`
     as `cursor` for the next page."""
     found = workspaces.list_workspaces(dbs, principal, after=cursor, limit=limit + 1)
-    return _page(found, limit, "name")
+    return page_of(found, limit, "name")
 
 
 @router.post(

@@ -5,7 +5,7 @@ pool, a hand-off per request and dependency."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 
@@ -51,3 +51,11 @@ IdempotencyKey = Annotated[
 ]
 JobId = Annotated[int, Path(ge=1, le=ID_MAX, description="The job's id")]
 Cursor = Annotated[int | None, Query(ge=0, le=ID_MAX, description="`next` of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def page_of(found: list[dict[str, Any]], limit: int, by: str) -> dict[str, Any]:
+    """A list's page: the first `limit` of `found` (read with one more, to tell whether a next
+    page exists), and the next page's cursor, the last one's `by`."""
+    page = found[:limit]
+    return {"results": page, "next": page[-1][by] if len(found) > limit else None}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 
 from mdhub.api.auth import Admin
-from mdhub.api.deps import Dbs
+from mdhub.api.deps import Cursor, Dbs, Limit, page_of
 from mdhub.api.schemas import (
     WebhookCreate,
     WebhookCreated,
@@ -20,8 +20,6 @@ from mdhub.services import webhooks
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The webhook's id")]
-Cursor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="`next` of the last page")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.get("", response_model=WebhookList, responses=error_responses())
@@ -30,8 +28,7 @@ def list_webhooks(
 ) -> dict[str, Any]:
     """The workspace's webhooks by id (never their secrets)."""
     found = webhooks.list_webhooks(dbs, principal.workspace, after=cursor, limit=limit + 1)
-    page = found[:limit]
-    return {"results": page, "next": page[-1]["id"] if len(found) > limit else None}
+    return page_of(found, limit, "id")
 
 
 @router.post("", status_code=201, response_model=WebhookCreated, responses=error_responses())
@@ -61,5 +58,4 @@ def list_deliveries(
     found = webhooks.list_deliveries(
         dbs, principal.workspace, webhook_id, before=cursor, limit=limit + 1
     )
-    page = found[:limit]
-    return {"results": page, "next": page[-1]["id"] if len(found) > limit else None}
+    return page_of(found, limit, "id")

@@ -12,12 +12,11 @@ from mdhub.core.names import check_name
 from mdhub.db.engine import Databases
 from mdhub.db.paging import page_after
 from mdhub.db.tables import idempotency_keys, jobs, memberships, users, workspaces
-from mdhub.errors import Conflict, NotFound
+from mdhub.errors import Conflict
 from mdhub.services import datasets
+from mdhub.services.datasets import workspace_id
 from mdhub.services.sessions import Principal
-
-# Jobs that hold a workspace: it is deleted only when none is waiting or running.
-_BUSY = ("queued", "running")
+from mdhub.worker.queue import IN_LINE
 
 
 def list_workspaces(
@@ -58,11 +57,9 @@ def delete_workspace(dbs: Databases, name: str, principal: Principal) -> None:
     if name == principal.workspace:
         raise Conflict(f"workspace '{name}' is the one this request acts in: act in another")
     with dbs.meta.connect() as conn:
-        ws = conn.execute(select(workspaces.c.id).where(workspaces.c.name == name)).scalar()
-        if ws is None:
-            raise NotFound(f"workspace '{name}' not found")
+        ws = workspace_id(conn, name)
         busy = conn.execute(
-            select(func.count()).where(jobs.c.workspace_id == ws, jobs.c.status.in_(_BUSY))
+            select(func.count()).where(jobs.c.workspace_id == ws, jobs.c.status.in_(IN_LINE))
         ).scalar_one()
     if busy:
         raise Conflict(

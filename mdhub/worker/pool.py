@@ -114,18 +114,19 @@ class Worker:
     def maintain(self) -> None:
         """Prune change history past its retention and sweep expired records; a failure is
         logged and tried next time."""
-        kept_for = self.options.change_retention
-        tasks: list[tuple[str, Callable[[], object]]] = [
-            ("sweeping expired records", lambda: housekeeping.sweep_expired(self.dbs))
-        ]
-        if kept_for is not None:
-            prune = lambda: retention.prune_changes(self.dbs, kept_for)  # noqa: E731
-            tasks.insert(0, ("pruning change history", prune))
+        tasks: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("pruning change history", self._prune_changes),
+            ("sweeping expired records", lambda: housekeeping.sweep_expired(self.dbs)),
+        )
         for what, task in tasks:
             try:
                 task()
             except Exception:
                 log.exception("worker %s: %s failed", self.name, what)
+
+    def _prune_changes(self) -> None:
+        if self.options.change_retention is not None:
+            retention.prune_changes(self.dbs, self.options.change_retention)
 
     def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Work until `stop` is set; errors of one round are logged, never fatal.

@@ -20,6 +20,8 @@ TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 1.0
 FIRST_RETRY_SECONDS = 10.0
 LONGEST_RETRY = timedelta(hours=1)
+# How long a claimed delivery is this sender's: past it (the sender died), another sends it.
+CLAIM_HOLD = timedelta(seconds=2 * TIMEOUT_SECONDS)
 
 
 class WebhookSender:
@@ -52,8 +54,7 @@ class WebhookSender:
 
     def send_next(self) -> bool:
         """Send the next due delivery; False when none was due."""
-        hold = timedelta(seconds=2 * TIMEOUT_SECONDS)
-        delivery = webhooks.claim_due(self.dbs, hold)
+        delivery = webhooks.claim_due(self.dbs, CLAIM_HOLD)
         if delivery is None:
             return False
         body = self._payload(delivery)
