@@ -47,7 +47,7 @@ def read_batches(
     where the dataset's newest version is `version` (else SnapshotMoved, before any batch)."""
     conn = _READERS.submit(_connect, path).result()
     cursor = conn.cursor()
-    upcoming = None
+    batches = upcoming = None
     try:
         seen = _READERS.submit(_version, cursor, dataset_id).result()
         if seen != version:
@@ -62,7 +62,7 @@ def read_batches(
     finally:
         if upcoming is not None:
             upcoming.exception()  # the read under way ends first: one call at a time
-        _READERS.submit(_close, conn, cursor).result()
+        _READERS.submit(_close, conn, cursor, batches).result()
 
 
 def _connect(path: Path) -> Any:
@@ -96,8 +96,12 @@ def _rows(cursor: Any, table: str, schema: pa.Schema, keys: Sequence[str]) -> An
     return cursor.fetch_record_batch()
 
 
-def _close(conn: Any, cursor: Any) -> None:
+def _close(conn: Any, cursor: Any, batches: Any) -> None:
+    """The batches' reader first, here: it reads through the cursor's statement, and released
+    after it (by whichever thread dropped it last) it would touch freed memory."""
     try:
+        if batches is not None:
+            batches.close()
         cursor.close()
     finally:
         conn.close()
